@@ -1,0 +1,78 @@
+"""The `fleet` command line: typer commands that parse options, call the core, render."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from fleet import __version__
+from fleet.cli import lab
+from fleet.errors import ExitCode, FleetError
+
+try:  # typer vendors click from 0.2x on; older releases use click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
+app = typer.Typer(
+    name="fleet",
+    help="Provision fleets of Raspberry Pi and Jetson robots from one laptop: find them over "
+    "mDNS, give them registry credentials over SSH, pull the image variant each can run.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(lab.app, name="lab")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="Log more to stderr (-v info, -vv debug)."
+    ),
+) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Entry point: one place turns errors into a message and an exit code."""
+    try:
+        returned = app(standalone_mode=False)
+    except ClickException as exc:
+        # Bad usage is exit 1 here (click says 2, which fleet uses for "some robots failed").
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    except FleetError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(int(exc.exit_code))
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(int(ExitCode.USAGE))
+    except Exception as exc:  # a bug: say so, never a bare traceback
+        logging.getLogger("fleet").debug("unexpected error", exc_info=True)
+        typer.secho(
+            f"internal error ({type(exc).__name__}): this is a bug in fleet; "
+            "rerun with -vv for the details and report it",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(70)
+    sys.exit(returned if isinstance(returned, int) else 0)

@@ -1,0 +1,163 @@
+"""What a lab is made of, decided before anything is built (pure: no I/O here)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+BRIDGE = "fleetlab0"
+NETNS_PREFIX = "fleetlab-"
+VETH_PREFIX = "flab"
+# 198.18.0.0/15 is reserved for benchmarking networks (RFC 2544): it never routes to anyone.
+SUBNET = ipaddress.IPv4Network("198.18.0.0/24")
+BRIDGE_ADDRESS = SUBNET[1]
+FIRST_ROBOT_HOST = 11
+MAX_ROBOTS = 200
+REGISTRY_PORT = 5000
+
+_LABEL = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+_RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit)$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A kind of robot: the root filesystem it boots and the board it claims to be."""
+
+    name: str
+    debootstrap_arch: str
+    packages: tuple[str, ...]
+    model: str | None = None
+
+
+# procps gives the robot `ps`; iproute2 `ip`. docker.io brings the CLI too, which
+# `docker -H ssh://` needs on the robot (`docker system dial-stdio`).
+ROBOT_PACKAGES = ("openssh-server", "docker.io", "iproute2", "procps")
+
+PROFILES: dict[str, Profile] = {
+    "amd64": Profile("amd64", "amd64", ROBOT_PACKAGES),
+}
+
+
+@dataclass(frozen=True)
+class Robot:
+    name: str
+    index: int
+    profile: str
+    duckiebot: bool = False
+
+    @property
+    def address(self) -> str:
+        return str(SUBNET[FIRST_ROBOT_HOST + self.index - 1])
+
+    @property
+    def netns(self) -> str:
+        return NETNS_PREFIX + self.name
+
+    @property
+    def veth(self) -> str:
+        """Host end of the robot's link (interface names are at most 15 bytes)."""
+        return f"{VETH_PREFIX}{self.index:03d}"
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}.local"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    robots: tuple[Robot, ...]
+    link_rate: str | None = None
+    bridge: str = BRIDGE
+    bridge_address: str = str(BRIDGE_ADDRESS)
+    prefix_len: int = SUBNET.prefixlen
+    registry_port: int = REGISTRY_PORT
+    profiles_used: tuple[str, ...] = field(default=())
+
+    @property
+    def registry(self) -> str:
+        return f"{self.bridge_address}:{self.registry_port}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "robots": [
+                {"name": r.name, "index": r.index, "profile": r.profile, "duckiebot": r.duckiebot}
+                for r in self.robots
+            ],
+            "link_rate": self.link_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> LabSpec:
+        robots = tuple(Robot(**r) for r in data["robots"])  # type: ignore[arg-type, union-attr]
+        return plan_from_robots(robots, data.get("link_rate"))  # type: ignore[arg-type]
+
+
+def parse_profile_counts(values: list[str]) -> list[tuple[str, int]]:
+    """`raspberrypi3:2` -> ("raspberrypi3", 2); a bare name counts 1."""
+    counts: list[tuple[str, int]] = []
+    for value in values:
+        name, _, count_text = value.partition(":")
+        if name not in PROFILES:
+            known = ", ".join(sorted(PROFILES))
+            raise ValueError(f"unknown profile {name!r}; known profiles: {known}")
+        try:
+            count = int(count_text) if count_text else 1
+        except ValueError:
+            raise ValueError(f"bad count in --profile {value!r}: expected NAME[:COUNT]") from None
+        if count < 1:
+            raise ValueError(f"--profile {value!r}: the count must be at least 1")
+        counts.append((name, count))
+    return counts
+
+
+def plan(
+    *,
+    robots: int | None = None,
+    name_prefix: str = "robot",
+    duckiebots: int = 0,
+    profiles: list[tuple[str, int]] | None = None,
+    link_rate: str | None = None,
+) -> LabSpec:
+    """Name, number and address every robot; raise ValueError on input that cannot work.
+
+    `profiles` lists (profile, count) in order; without it, `robots` native robots.
+    Duckiebots are the first `duckiebots` robots.
+    """
+    if not _LABEL.match(name_prefix):
+        raise ValueError(
+            f"--name-prefix {name_prefix!r}: use lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
+    if profiles:
+        total = sum(count for _, count in profiles)
+        if robots is not None and robots != total:
+            raise ValueError(f"--robots {robots} disagrees with the --profile counts ({total})")
+        order = [name for name, count in profiles for _ in range(count)]
+    else:
+        total = 3 if robots is None else robots
+        order = ["amd64"] * total
+    if not 1 <= total <= MAX_ROBOTS:
+        raise ValueError(f"a lab has 1 to {MAX_ROBOTS} robots, not {total}")
+    if not 0 <= duckiebots <= total:
+        raise ValueError(f"--duckiebots {duckiebots}: the lab has {total} robots")
+    if link_rate is not None and not _RATE.match(link_rate):
+        raise ValueError(
+            f"--link-rate {link_rate!r}: expected a tc rate such as 50mbit, 800kbit or 1gbit"
+        )
+    width = max(2, len(str(total)))
+    planned = tuple(
+        Robot(
+            name=f"{name_prefix}{i:0{width}d}",
+            index=i,
+            profile=profile,
+            duckiebot=i <= duckiebots,
+        )
+        for i, profile in enumerate(order, start=1)
+    )
+    return plan_from_robots(planned, link_rate)
+
+
+def plan_from_robots(robots: tuple[Robot, ...], link_rate: str | None) -> LabSpec:
+    used = tuple(dict.fromkeys(r.profile for r in robots))
+    return LabSpec(robots=robots, link_rate=link_rate, profiles_used=used)
