@@ -103,7 +103,8 @@ def _status_record(current: lifecycle.LabStatus, paths: LabPaths) -> dict[str, o
 
 
 def _print_status(current: lifecycle.LabStatus, paths: LabPaths) -> None:
-    console = Console()
+    # Wide enough for the table even when stdout is a pipe (rich assumes 80 columns there).
+    console = Console(width=None if sys.stdout.isatty() else 120)
     if not current.up:
         console.print(f"no lab is up (state directory {paths.state})")
         return

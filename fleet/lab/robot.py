@@ -35,6 +35,7 @@ class RobotDirs:
         self.root = self.base / "root"
         self.avahi = self.base / "avahi"
         self.mount_ns = paths.ns_dir / f"{robot.name}.mnt"
+        self.uts_ns = paths.ns_dir / f"{robot.name}.uts"
         self.pids = self.base / "pids.json"
 
 
@@ -87,9 +88,14 @@ def prepare_upper(
 
 
 def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
-    """Create the robot's mount namespace and mount its root filesystem view in it."""
+    """Create the robot's mount and UTS namespaces (so `hostname` answers the robot's
+    name) and mount its root filesystem view."""
     dirs.mount_ns.touch()
-    run(["unshare", f"--mount={dirs.mount_ns}", "--propagation", "private", "true"])
+    dirs.uts_ns.touch()
+    run(
+        ["unshare", f"--mount={dirs.mount_ns}", f"--uts={dirs.uts_ns}", "--propagation", "private",
+         "hostname", robot.name]
+    )
     root = shlex.quote(str(dirs.root))
     overlay = f"lowerdir={lower},upperdir={dirs.upper},workdir={dirs.work}"
     script = "\n".join(
@@ -111,7 +117,10 @@ def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
 
 
 def _enter(dirs: RobotDirs, robot: Robot) -> list[str]:
-    return ["nsenter", f"--mount={dirs.mount_ns}", f"--net=/run/netns/{robot.netns}"]
+    return [
+        "nsenter", f"--mount={dirs.mount_ns}", f"--uts={dirs.uts_ns}",
+        f"--net=/run/netns/{robot.netns}",
+    ]
 
 
 def _in_robot(dirs: RobotDirs, robot: Robot, *command: str) -> list[str]:
