@@ -1,0 +1,163 @@
+"""Lab tests: a real simulated fleet, checked from outside with real clients.
+
+They need root on Linux and are skipped elsewhere with the reason. One lab serves the
+whole run; a test that takes it down leaves the next user of `lab` to bring it back up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fleet.lab import network, spec
+from fleet.lab.mounts import mounts_under
+from fleet.lab.paths import LabPaths
+
+LAB_ROBOTS = 3
+LAB_DUCKIEBOTS = 1
+
+
+def _why_not_runnable() -> str | None:
+    if platform.system() != "Linux":
+        return "lab tests need Linux (network namespaces)"
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces, mounts); CI runs them as root"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _why_not_runnable()
+    for item in items:
+        if "tests/lab/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.lab)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def fleet(*args: str, check: bool = True, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", *args],
+        capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+    return done
+
+
+def leftovers(paths: LabPaths) -> list[str]:
+    """Everything a lab made that is still on the host: must be empty after `down`."""
+    found = [f"namespace {ns}" for ns in network.lab_namespaces()]
+    found += [
+        f"interface {name}"
+        for name in os.listdir("/sys/class/net")
+        if name == spec.BRIDGE or name.startswith(spec.VETH_PREFIX)
+    ]
+    found += [f"mount {m}" for m in mounts_under(Path("/proc/self/mountinfo").read_text(), paths.state)]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            continue  # exited; init reaps it
+        if str(paths.state) in args:
+            found.append(f"process {pid}: {args}")
+    if paths.state.exists():
+        found.append(f"directory {paths.state}")
+    return found
+
+
+@dataclass
+class Lab:
+    paths: LabPaths
+    status: dict
+    accounts: dict
+    workdir: Path
+
+    @property
+    def robots(self) -> list[dict]:
+        return self.status["robots"]
+
+    @property
+    def registry(self) -> str:
+        return self.status["registry"]
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / "known_hosts"
+
+    def ssh_args(self, address: str) -> list[str]:
+        return [
+            "ssh", "-i", str(self.paths.lab_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=10", f"root@{address}",
+        ]
+
+    def ssh(self, address: str, command: str, input: str | None = None, check: bool = True):
+        done = subprocess.run(
+            [*self.ssh_args(address), command], input=input, capture_output=True, text=True,
+            timeout=300,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"ssh {address} {command!r} exited {done.returncode}: {done.stderr}")
+        return done
+
+    def docker_env(self) -> dict[str, str]:
+        """Environment in which `docker -H ssh://root@ROBOT` uses the lab key and our
+        known_hosts: an `ssh` wrapper first on PATH (ssh reads ~ from the password
+        database, so HOME cannot redirect it)."""
+        wrapper_dir = self.workdir / "bin"
+        wrapper = wrapper_dir / "ssh"
+        if not wrapper.exists():
+            wrapper_dir.mkdir(parents=True, exist_ok=True)
+            wrapper.write_text(
+                "#!/bin/sh\n"
+                f"exec {shutil.which('ssh')} -i {self.paths.lab_key} "
+                f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=accept-new "
+                '-o BatchMode=yes "$@"\n'
+            )
+            wrapper.chmod(0o755)
+        return {**os.environ, "PATH": f"{wrapper_dir}:{os.environ['PATH']}"}
+
+
+@pytest.fixture(scope="session")
+def lab_paths() -> LabPaths:
+    return LabPaths.from_env()
+
+
+@pytest.fixture(scope="session")
+def _lab_session(lab_paths):
+    yield
+    fleet("lab", "down", timeout=300)
+    assert leftovers(lab_paths) == []
+
+
+@pytest.fixture
+def lab(_lab_session, lab_paths, tmp_path_factory) -> Lab:
+    """The standard lab (3 robots, robot01 a Duckiebot), brought up if it is not."""
+    wanted = ["lab", "up", "--robots", str(LAB_ROBOTS), "--duckiebots", str(LAB_DUCKIEBOTS)]
+    done = fleet(*wanted, check=False)
+    if done.returncode != 0 and "different lab is already up" in done.stderr:
+        fleet("lab", "down")
+        done = fleet(*wanted, check=False)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(fleet("lab", "status", "--json").stdout)
+    assert status["healthy"], status
+    accounts = json.loads(lab_paths.credentials.read_text())
+    # One client directory (known_hosts, ssh wrapper) per lab built: every new lab has new
+    # host keys under the same addresses, which a kept known_hosts would rightly refuse.
+    if "already up" not in done.stderr or not _CLIENT_DIRS:
+        _CLIENT_DIRS.append(tmp_path_factory.mktemp("lab-client"))
+    return Lab(lab_paths, status, accounts, _CLIENT_DIRS[-1])
+
+
+_CLIENT_DIRS: list[Path] = []

@@ -1,0 +1,41 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from fleet.lab import inventory, spec
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_KEY = Path("/var/lib/fleet-lab/id_ed25519")
+
+
+def test_repo_example_is_what_the_default_lab_writes():
+    rendered = inventory.render(spec.plan(robots=3, duckiebots=1), LAB_KEY)
+    assert (REPO / "inventory" / "lab.yaml").read_text() == rendered
+
+
+# ansible-core is a test dependency, installed beside this interpreter.
+ANSIBLE_INVENTORY = shutil.which(
+    "ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+)
+
+
+def test_ansible_reads_the_lab_inventory_with_the_same_hosts_and_vars(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text(inventory.render(spec.plan(robots=4, duckiebots=2), LAB_KEY))
+    done = subprocess.run(
+        [ANSIBLE_INVENTORY, "-i", str(path), "--list"], capture_output=True, text=True,
+        timeout=120, check=True,
+    )
+    listed = json.loads(done.stdout)
+    assert listed["lab"]["hosts"] == [f"robot0{i}.local" for i in range(1, 5)]
+    assert listed["duckiebots"]["hosts"] == ["robot01.local", "robot02.local"]
+    robot3 = listed["_meta"]["hostvars"]["robot03.local"]
+    assert robot3 == {
+        "ansible_host": "198.18.0.13",
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(LAB_KEY),
+        "fleet_lab_profile": "amd64",
+    }
