@@ -14,6 +14,8 @@ from fleet.lab import lifecycle, spec
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError
 
+PROFILE_NAMES = ", ".join(spec.PROFILES)
+
 app = typer.Typer(
     help="A simulated fleet on this machine (Linux, root): robots in network namespaces with "
     "a real sshd, Docker Engine and avahi-daemon, plus a TLS registry with demo images.",
@@ -30,12 +32,17 @@ def up(
     robots: int = typer.Option(None, "--robots", "-n", help="Number of robots.", show_default="3"),
     name_prefix: str = typer.Option("robot", help="Robots are named PREFIX01, PREFIX02, ..."),
     duckiebots: int = typer.Option(
-        0, "--duckiebots", help="How many robots (the first ones) also publish Duckietown mDNS records."
+        0,
+        "--duckiebots",
+        help="How many robots (the first ones) also publish Duckietown mDNS records.",
     ),
     duckiebot: bool = typer.Option(False, "--duckiebot", help="Every robot is a Duckiebot."),
     profile: list[str] = typer.Option(
-        [], "--profile", "-p", metavar="NAME[:COUNT]",
-        help=f"Robots of a profile; repeatable. Profiles: {', '.join(spec.PROFILES)}.",
+        [],
+        "--profile",
+        "-p",
+        metavar="NAME[:COUNT]",
+        help=f"Robots of a profile; repeatable. Profiles: {PROFILE_NAMES}.",
     ),
     link_rate: str = typer.Option(
         None, help="Shape every robot's link like WiFi, e.g. 50mbit (tc tbf, both directions)."
@@ -56,7 +63,9 @@ def up(
         raise FleetError(str(exc)) from None
     console = Console(stderr=True)
     try:
-        result = lifecycle.up(planned, LabPaths.from_env(), progress=lambda m: console.print(f"· {m}"))
+        result = lifecycle.up(
+            planned, LabPaths.from_env(), progress=lambda m: console.print(f"· {m}")
+        )
     except LabError as exc:
         raise _lab_error(exc) from None
     if result.already_up:
@@ -114,7 +123,10 @@ def _print_status(current: lifecycle.LabStatus, paths: LabPaths) -> None:
     mark = {True: "[green]running[/]", False: "[red]down[/]"}
     for r in current.robots:
         table.add_row(
-            f"{r.name}.local", r.address, r.profile, "yes" if r.duckiebot else "",
+            f"{r.name}.local",
+            r.address,
+            r.profile,
+            "yes" if r.duckiebot else "",
             *(mark[r.daemons[d]] for d in ("sshd", "dockerd", "avahi")),
         )
     console.print(table)
@@ -134,4 +146,7 @@ def down() -> None:
         removed = lifecycle.down(LabPaths.from_env())
     except LabError as exc:
         raise _lab_error(exc) from None
-    print(f"lab down: removed {len(removed)} items" if removed else "no lab to take down", file=sys.stderr)
+    print(
+        f"lab down: removed {len(removed)} items" if removed else "no lab to take down",
+        file=sys.stderr,
+    )

@@ -52,7 +52,12 @@ class Blob:
         return "sha256:" + hashlib.sha256(self.data).hexdigest()
 
     def descriptor(self, **extra: object) -> dict[str, object]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data), **extra}
+        return {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": len(self.data),
+            **extra,
+        }
 
 
 def layer(files: dict[str, bytes]) -> Blob:

@@ -66,9 +66,7 @@ class LabStatus:
     @property
     def healthy(self) -> bool:
         return (
-            self.up
-            and self.registry_running
-            and all(all(r.daemons.values()) for r in self.robots)
+            self.up and self.registry_running and all(all(r.daemons.values()) for r in self.robots)
         )
 
 
@@ -124,7 +122,9 @@ def up(spec: LabSpec, paths: LabPaths, progress: Progress = lambda _: None) -> U
     layout = paths.images_cache / "layout"
     images.ensure_layout(layout)
 
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-lab", "-f", str(paths.lab_key)])
+    run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-lab", "-f", str(paths.lab_key)]
+    )
     paths.ns_dir.mkdir()
     # Mount-namespace files may only be bind-mounted under a mount with private propagation.
     run(["mount", "--bind", str(paths.ns_dir), str(paths.ns_dir)])
@@ -172,8 +172,18 @@ def _push_demo_images(
         source = f"oci:{layout}:{images.layout_ref_name(repository, tag)}"
         target = f"docker://{accounts.registry}/{repository}:{tag}"
         run(
-            ["skopeo", "copy", "--all", "--quiet", "--dest-authfile", str(authfile),
-             "--dest-cert-dir", str(trust), source, target],
+            [
+                "skopeo",
+                "copy",
+                "--all",
+                "--quiet",
+                "--dest-authfile",
+                str(authfile),
+                "--dest-cert-dir",
+                str(trust),
+                source,
+                target,
+            ],
             timeout=600,
         )
 

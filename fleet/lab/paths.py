@@ -29,7 +29,7 @@ class LabPaths:
 
     @property
     def ns_dir(self) -> Path:
-        """Bind-mounted on itself with private propagation, so mount-namespace files can live here."""
+        """Bind-mounted on itself with private propagation: mount-namespace files live here."""
         return self.state / "ns"
 
     @property

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from fleet.files import write_file
 
 _VALID = datetime.timedelta(days=825)
 
@@ -22,12 +23,6 @@ def _name(common_name: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -43,7 +38,7 @@ def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
 
     The CA key signs one certificate and is then thrown away: nothing else may be issued.
     """
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
@@ -56,9 +51,15 @@ def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -83,4 +84,4 @@ def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     (directory / "server.crt").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(directory / "server.key", _pem_key(server_key))
+    write_file(directory / "server.key", _pem_key(server_key))

@@ -21,7 +21,10 @@ def start_detached(args: Sequence[str], log_path: Path) -> int:
     done = subprocess.run(
         ["sh", "-c", launcher, "sh", *args],
         env={**os.environ, "FLEET_LAB_LOG": str(log_path)},
-        capture_output=True, start_new_session=True, check=True, timeout=30,
+        capture_output=True,
+        start_new_session=True,
+        check=True,
+        timeout=30,
     )
     return int(done.stdout)
 

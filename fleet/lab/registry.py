@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import ssl
 import urllib.error
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import bcrypt
 
+from fleet.files import write_file
 from fleet.lab import pki, procs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError
@@ -29,9 +29,7 @@ class RegistryAccounts:
 
     def save(self, path: Path) -> None:
         data = json.dumps({"registry": self.registry, "accounts": self.passwords}, indent=2)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data + "\n")
+        write_file(path, data + "\n")
 
     @classmethod
     def load(cls, path: Path) -> RegistryAccounts:
@@ -42,9 +40,7 @@ class RegistryAccounts:
 def write_authfile(path: Path, accounts: RegistryAccounts, user: str) -> None:
     """A containers-auth.json (docker config.json shape) for tools such as skopeo."""
     token = base64.b64encode(f"{user}:{accounts.passwords[user]}".encode()).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"auths": {accounts.registry: {"auth": token}}}, handle)
+    write_file(path, json.dumps({"auths": {accounts.registry: {"auth": token}}}))
 
 
 def htpasswd_lines(passwords: dict[str, str]) -> str:
@@ -60,7 +56,10 @@ def registry_config(paths: LabPaths, listen: str) -> dict[str, object]:
     return {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(reg / "data")}, "delete": {"enabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(reg / "data")},
+            "delete": {"enabled": True},
+        },
         "http": {
             "addr": listen,
             "tls": {"certificate": str(reg / "server.crt"), "key": str(reg / "server.key")},

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import docker
 
+from fleet.files import write_file
 from fleet.lab import avahi, procs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
@@ -40,12 +41,7 @@ class RobotDirs:
 
 
 def _write(path: Path, content: str | bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = content.encode() if isinstance(content, str) else content
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, mode)
+    write_file(path, content, mode)
 
 
 def _mkdirs_like(lower: Path, upper: Path, relative: str) -> None:
@@ -73,7 +69,9 @@ def prepare_upper(
     up = dirs.upper
     _write(up / "etc/hostname", f"{robot.name}\n")
     _write(up / "etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{robot.name} {robot.hostname}\n")
-    _write(up / "etc/resolv.conf", "# fleet lab robots have no DNS: they reach the lab by address\n")
+    _write(
+        up / "etc/resolv.conf", "# fleet lab robots have no DNS: they reach the lab by address\n"
+    )
     _write(up / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
     _write(up / "etc/ssh/sshd_config.d/fleet-lab.conf", SSHD_CONFIG)
     _write(up / "root/.ssh/authorized_keys", lab_public_key, 0o600)
@@ -93,8 +91,15 @@ def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
     dirs.mount_ns.touch()
     dirs.uts_ns.touch()
     run(
-        ["unshare", f"--mount={dirs.mount_ns}", f"--uts={dirs.uts_ns}", "--propagation", "private",
-         "hostname", robot.name]
+        [
+            "unshare",
+            f"--mount={dirs.mount_ns}",
+            f"--uts={dirs.uts_ns}",
+            "--propagation",
+            "private",
+            "hostname",
+            robot.name,
+        ]
     )
     root = shlex.quote(str(dirs.root))
     overlay = f"lowerdir={lower},upperdir={dirs.upper},workdir={dirs.work}"
@@ -118,7 +123,9 @@ def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
 
 def _enter(dirs: RobotDirs, robot: Robot) -> list[str]:
     return [
-        "nsenter", f"--mount={dirs.mount_ns}", f"--uts={dirs.uts_ns}",
+        "nsenter",
+        f"--mount={dirs.mount_ns}",
+        f"--uts={dirs.uts_ns}",
         f"--net=/run/netns/{robot.netns}",
     ]
 
@@ -136,11 +143,22 @@ def start_daemons(dirs: RobotDirs, robot: Robot) -> dict[str, int]:
         ),
         "dockerd": procs.start_detached(
             _in_robot(
-                dirs, robot, "/usr/sbin/dockerd",
-                "--storage-driver", "vfs", "--iptables=false", "--ip-masq=false",
-                "--bridge=none", "-H", "unix:///run/docker.sock",
-                "--data-root", "/var/lib/docker", "--exec-root", "/run/docker",
-                "--pidfile", "/run/docker.pid",
+                dirs,
+                robot,
+                "/usr/sbin/dockerd",
+                "--storage-driver",
+                "vfs",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "-H",
+                "unix:///run/docker.sock",
+                "--data-root",
+                "/var/lib/docker",
+                "--exec-root",
+                "/run/docker",
+                "--pidfile",
+                "/run/docker.pid",
             ),
             logs / "dockerd.log",
         ),
@@ -159,8 +177,15 @@ def _avahi_command(dirs: RobotDirs, robot: Robot) -> list[str]:
         "--no-chroot --no-drop-root --no-rlimits"
     )
     return [
-        "nsenter", f"--net=/run/netns/{robot.netns}",
-        "unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+        "nsenter",
+        f"--net=/run/netns/{robot.netns}",
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
     ]
 
 

@@ -42,10 +42,15 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def fleet(*args: str, check: bool = True, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
+def fleet(
+    *args: str, check: bool = True, timeout: float = 900, **kwargs
+) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, "-m", "fleet", *args],
-        capture_output=True, text=True, timeout=timeout, **kwargs,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
     )
     if check and done.returncode != 0:
         raise AssertionError(f"fleet {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
@@ -60,7 +65,9 @@ def leftovers(paths: LabPaths) -> list[str]:
         for name in os.listdir("/sys/class/net")
         if name == spec.BRIDGE or name.startswith(spec.VETH_PREFIX)
     ]
-    found += [f"mount {m}" for m in mounts_under(Path("/proc/self/mountinfo").read_text(), paths.state)]
+    found += [
+        f"mount {m}" for m in mounts_under(Path("/proc/self/mountinfo").read_text(), paths.state)
+    ]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -97,18 +104,32 @@ class Lab:
 
     def ssh_args(self, address: str) -> list[str]:
         return [
-            "ssh", "-i", str(self.paths.lab_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10", f"root@{address}",
+            "ssh",
+            "-i",
+            str(self.paths.lab_key),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            f"root@{address}",
         ]
 
     def ssh(self, address: str, command: str, input: str | None = None, check: bool = True):
         done = subprocess.run(
-            [*self.ssh_args(address), command], input=input, capture_output=True, text=True,
+            [*self.ssh_args(address), command],
+            input=input,
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"ssh {address} {command!r} exited {done.returncode}: {done.stderr}")
+            raise AssertionError(
+                f"ssh {address} {command!r} exited {done.returncode}: {done.stderr}"
+            )
         return done
 
     def docker_env(self) -> dict[str, str]:

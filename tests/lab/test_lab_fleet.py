@@ -39,7 +39,9 @@ def test_robot_host_keys_are_new_per_robot(lab):
     keys = set()
     for robot in lab.robots:
         done = subprocess.run(
-            ["ssh-keyscan", "-t", "ed25519", robot["address"]], capture_output=True, text=True,
+            ["ssh-keyscan", "-t", "ed25519", robot["address"]],
+            capture_output=True,
+            text=True,
             timeout=30,
         )
         keys.add(done.stdout.split()[-1])
@@ -49,9 +51,18 @@ def test_robot_host_keys_are_new_per_robot(lab):
 def test_docker_over_ssh_answers_on_each_robot(lab):
     for robot in lab.robots:
         done = subprocess.run(
-            ["docker", "-H", f"ssh://root@{robot['address']}", "version", "--format",
-             "{{.Server.Os}}/{{.Server.Arch}}"],
-            capture_output=True, text=True, env=lab.docker_env(), timeout=120,
+            [
+                "docker",
+                "-H",
+                f"ssh://root@{robot['address']}",
+                "version",
+                "--format",
+                "{{.Server.Os}}/{{.Server.Arch}}",
+            ],
+            capture_output=True,
+            text=True,
+            env=lab.docker_env(),
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "linux/amd64"
@@ -90,12 +101,15 @@ def test_a_robot_pulls_the_demo_index_only_with_the_account(lab):
     assert refused.returncode != 0
     assert "no basic auth credentials" in refused.stderr or "unauthorized" in refused.stderr
     lab.ssh(
-        robot, f"docker login --username robot --password-stdin {lab.registry}",
+        robot,
+        f"docker login --username robot --password-stdin {lab.registry}",
         input=lab.accounts["accounts"]["robot"],
     )
     try:
         lab.ssh(robot, f"docker pull {image}")
-        inspect = lab.ssh(robot, f"docker image inspect --format '{{{{.Os}}}}/{{{{.Architecture}}}}' {image}")
+        inspect = lab.ssh(
+            robot, f"docker image inspect --format '{{{{.Os}}}}/{{{{.Architecture}}}}' {image}"
+        )
         assert inspect.stdout.strip() == "linux/amd64"
         marker = lab.ssh(
             robot,
@@ -107,9 +121,7 @@ def test_a_robot_pulls_the_demo_index_only_with_the_account(lab):
         lab.ssh(robot, f"docker logout {lab.registry}; docker rmi -f {image}", check=False)
 
 
-@pytest.mark.parametrize(
-    "place", ["/root", "/etc", "/var/lib/docker", "/run", "/tmp"]
-)
+@pytest.mark.parametrize("place", ["/root", "/etc", "/var/lib/docker", "/run", "/tmp"])
 def test_what_one_robot_writes_no_other_robot_and_not_the_host_sees(lab, place):
     first, second = lab.robots[0]["address"], lab.robots[1]["address"]
     name = f"{place}/fleet-isolation-{time.monotonic_ns()}"
@@ -144,17 +156,24 @@ def test_mdns_on_the_bridge_sees_every_robot_and_the_duckiebot_records(lab):
         types = ["_workstation._tcp.local.", "_ssh._tcp.local.", "_duckietown._tcp.local."]
         browser = ServiceBrowser(zc, types, collector)
         deadline = time.monotonic() + 10
-        wanted_dt = {f"DT::{k}::robot01._duckietown._tcp.local." for k in
-                     ("PRESENCE", "ROBOT_TYPE", "ROBOT_CONFIGURATION")}
+        wanted_dt = {
+            f"DT::{k}::robot01._duckietown._tcp.local."
+            for k in ("PRESENCE", "ROBOT_TYPE", "ROBOT_CONFIGURATION")
+        }
         while time.monotonic() < deadline:
             with collector.lock:
                 names = set(collector.seen)
-            if wanted_dt <= names and sum(n.endswith("._ssh._tcp.local.") for n in names) >= LAB_ROBOTS:
+            if (
+                wanted_dt <= names
+                and sum(n.endswith("._ssh._tcp.local.") for n in names) >= LAB_ROBOTS
+            ):
                 break
             time.sleep(0.2)
         browser.cancel()
         for robot in lab.robots:
-            info = zc.get_service_info("_ssh._tcp.local.", f"{robot['name']}._ssh._tcp.local.", 3000)
+            info = zc.get_service_info(
+                "_ssh._tcp.local.", f"{robot['name']}._ssh._tcp.local.", 3000
+            )
             assert info is not None, robot["name"]
             assert info.server == f"{robot['name']}.local."
             assert robot["address"] in info.parsed_addresses()

@@ -16,7 +16,9 @@ def test_down_after_a_killed_up_leaves_nothing_and_can_run_twice(lab_paths, _lab
     fleet("lab", "down")
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet", "lab", "up", "--robots", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 300

@@ -19,7 +19,10 @@ def test_plain_robot_publishes_ssh_only():
     services = avahi.robot_services("robot02", duckiebot=False)
     assert list(services) == ["ssh.service"]
     assert _parse(services["ssh.service"]) == {
-        "name": "robot02", "type": "_ssh._tcp", "port": 22, "txt": []
+        "name": "robot02",
+        "type": "_ssh._tcp",
+        "port": 22,
+        "txt": [],
     }
 
 
@@ -27,7 +30,9 @@ def test_duckiebot_publishes_the_duckietown_records():
     parsed = [_parse(x) for x in avahi.robot_services("robot01", duckiebot=True).values()]
     dt = {p["name"]: p for p in parsed if p["type"] == "_duckietown._tcp"}
     assert set(dt) == {
-        "DT::PRESENCE::robot01", "DT::ROBOT_TYPE::robot01", "DT::ROBOT_CONFIGURATION::robot01"
+        "DT::PRESENCE::robot01",
+        "DT::ROBOT_TYPE::robot01",
+        "DT::ROBOT_CONFIGURATION::robot01",
     }
     assert all(p["port"] == 0 for p in dt.values())
     # One TXT string holding JSON, as real Duckiebots publish it.

@@ -69,9 +69,9 @@ def test_payload_v2_shares_four_of_v1s_data_layers(demo):
 
     v1, v2 = data_layers("v1"), data_layers("v2")
     assert len(v1) == len(v2) == 5
-    assert len({l["digest"] for l in v1} & {l["digest"] for l in v2}) == 4
+    assert len({x["digest"] for x in v1} & {x["digest"] for x in v2}) == 4
     # Incompressible: about 50 MB moves over the wire.
-    assert sum(l["size"] for l in v1) > 50 * 1000 * 1000
+    assert sum(x["size"] for x in v1) > 50 * 1000 * 1000
 
 
 def test_layout_is_written_once_and_reused(tmp_path, monkeypatch):

@@ -26,8 +26,11 @@ def test_ansible_reads_the_lab_inventory_with_the_same_hosts_and_vars(tmp_path):
     path = tmp_path / "lab.yaml"
     path.write_text(inventory.render(spec.plan(robots=4, duckiebots=2), LAB_KEY))
     done = subprocess.run(
-        [ANSIBLE_INVENTORY, "-i", str(path), "--list"], capture_output=True, text=True,
-        timeout=120, check=True,
+        [ANSIBLE_INVENTORY, "-i", str(path), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     listed = json.loads(done.stdout)
     assert listed["lab"]["hosts"] == [f"robot0{i}.local" for i in range(1, 5)]
