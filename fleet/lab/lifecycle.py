@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet.lab import images, inventory, mounts, network, procs, registry, robot, rootfs
+from fleet.lab import binfmt, images, inventory, mounts, network, procs, registry, robot, rootfs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
 from fleet.lab.spec import BRIDGE, PROFILES, VETH_PREFIX, LabSpec, Robot
@@ -115,9 +115,15 @@ def up(spec: LabSpec, paths: LabPaths, progress: Progress = lambda _: None) -> U
     paths.state.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.state, 0o700)
     _write_state(paths, spec, "building")
-    lowers = {
-        name: rootfs.ensure_rootfs(paths, PROFILES[name], progress) for name in spec.profiles_used
-    }
+    profiles = [PROFILES[name] for name in spec.profiles_used]
+    host_arch = binfmt.host_debian_arch()
+    binfmt.ensure_emulators(
+        binfmt.emulators_needed({arch for p in profiles for arch in p.debian_arches}, host_arch)
+    )
+    # Root filesystems build in parallel: downloads overlap with emulated package setup.
+    with ThreadPoolExecutor(len(profiles)) as pool:
+        trees = list(pool.map(lambda p: rootfs.ensure_rootfs(paths, p, progress), profiles))
+    lowers = {p.name: tree for p, tree in zip(profiles, trees, strict=True)}
     progress("preparing demo images")
     layout = paths.images_cache / "layout"
     images.ensure_layout(layout)
@@ -145,9 +151,10 @@ def up(spec: LabSpec, paths: LabPaths, progress: Progress = lambda _: None) -> U
         network.create_robot_link(spec, one)
         lower = lowers[one.profile]
         dirs = robot.prepare_upper(paths, spec, one, lower, public_key)
-        robot.mount_root(dirs, one, lower)
+        robot.mount_root(dirs, one, PROFILES[one.profile], lower)
         pids = robot.start_daemons(dirs, one)
-        robot.wait_ready(dirs, one, pids, ROBOT_START_TIMEOUT)
+        emulated = set(PROFILES[one.profile].debian_arches) != {host_arch}
+        robot.wait_ready(dirs, one, pids, ROBOT_START_TIMEOUT * (3 if emulated else 1))
 
     with ThreadPoolExecutor(PARALLEL_ROBOT_STARTS) as pool:
         # list() re-raises the first robot's failure here.

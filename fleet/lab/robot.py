@@ -22,7 +22,7 @@ from fleet.files import write_file
 from fleet.lab import avahi, procs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
-from fleet.lab.spec import LabSpec, Robot
+from fleet.lab.spec import LabSpec, Profile, Robot
 
 DAEMONS = ("sshd", "dockerd", "avahi")
 SSHD_CONFIG = "LogLevel VERBOSE\nUseDNS no\nPasswordAuthentication no\n"
@@ -85,7 +85,7 @@ def prepare_upper(
     return dirs
 
 
-def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
+def mount_root(dirs: RobotDirs, robot: Robot, profile: Profile, lower: Path) -> None:
     """Create the robot's mount and UTS namespaces (so `hostname` answers the robot's
     name) and mount its root filesystem view."""
     dirs.mount_ns.touch()
@@ -118,6 +118,19 @@ def mount_root(dirs: RobotDirs, robot: Robot, lower: Path) -> None:
             f"mkdir -p {root}/run/sshd",
         ]
     )
+    if profile.model:
+        # A namespace has no device tree of its own. Boards expose the model at
+        # /sys/firmware/devicetree/base/model (which /proc/device-tree links to), a string
+        # ending in NUL; give the robot one there, hiding the host's DMI as an arm board would.
+        firmware = f"{root}/sys/firmware"
+        script += "\n" + "\n".join(
+            [
+                f"mount -t tmpfs -o mode=0755,size=64k tmpfs {firmware}",
+                f"mkdir -p {firmware}/devicetree/base",
+                f"printf '%s\\0' {shlex.quote(profile.model)} > {firmware}/devicetree/base/model",
+                f"mount -o remount,ro,bind {firmware}",
+            ]
+        )
     run(_enter(dirs, robot) + ["sh", "-c", script])
 
 

@@ -47,6 +47,9 @@ def ensure_rootfs(
     progress(f"building the {profile.name} root filesystem (debootstrap; once, then cached)")
     started = time.monotonic()
     _debootstrap(profile, partial, log_file)
+    if profile.docker_arch:
+        progress(f"installing the {profile.docker_arch} Docker Engine into {profile.name}")
+        _install_foreign_docker(profile, partial, log_file)
     _strip_identity(partial)
     (partial / MARKER).write_text(
         json.dumps(
@@ -86,6 +89,46 @@ def _debootstrap(profile: Profile, target: Path, log_file: Path) -> None:
             f"building the {profile.name} root filesystem failed at debootstrap "
             f"(exit {done.returncode}): {' | '.join(tail)}. Full log: {log_file}. "
             "Rerun `fleet lab up` to retry; the half-built tree is discarded."
+        )
+
+
+def _install_foreign_docker(profile: Profile, tree: Path, log_file: Path) -> None:
+    """Add the Docker Engine of another architecture with dpkg multiarch (in the tree's
+    own apt, run under emulation, in a private mount namespace that vanishes with it)."""
+    arch = profile.docker_arch
+    inside = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive; "
+        f"dpkg --add-architecture {arch}; apt-get update -q; "
+        f"apt-get install -y -q --no-install-recommends docker.io:{arch}; apt-get clean"
+    )
+    script = (
+        'set -e; mount -t proc proc "$1/proc"; cp /etc/resolv.conf "$1/etc/resolv.conf"; '
+        'chroot "$1" sh -c "$2"'
+    )
+    done = run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(tree),
+            inside,
+        ],
+        check=False,
+        timeout=1800,
+    )
+    with open(log_file, "ab") as log:
+        log.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
+        raise LabError(
+            f"building the {profile.name} root filesystem failed while installing "
+            f"docker.io:{arch} (exit {done.returncode}): {' | '.join(tail)}. "
+            f"Full log: {log_file}. Rerun `fleet lab up` to retry."
         )
 
 

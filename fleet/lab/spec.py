@@ -25,17 +25,39 @@ class Profile:
     """A kind of robot: the root filesystem it boots and the board it claims to be."""
 
     name: str
-    debootstrap_arch: str
+    debootstrap_arch: str  # the Debian architecture of the robot's userland
     packages: tuple[str, ...]
+    # The board's device-tree model string, where a real board has one.
     model: str | None = None
+    # Install Docker Engine of this Debian architecture instead (dpkg multiarch): a 32-bit
+    # Docker on a 64-bit userland and kernel, as on a Raspberry Pi 4 running a 32-bit OS.
+    docker_arch: str | None = None
+
+    @property
+    def debian_arches(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a for a in (self.debootstrap_arch, self.docker_arch) if a))
 
 
 # procps gives the robot `ps`; iproute2 `ip`. docker.io brings the CLI too, which
 # `docker -H ssh://` needs on the robot (`docker system dial-stdio`).
-ROBOT_PACKAGES = ("openssh-server", "docker.io", "iproute2", "procps")
+BASE_PACKAGES = ("openssh-server", "iproute2", "procps")
+ROBOT_PACKAGES = (*BASE_PACKAGES, "docker.io")
 
 PROFILES: dict[str, Profile] = {
     "amd64": Profile("amd64", "amd64", ROBOT_PACKAGES),
+    "jetson-nano": Profile(
+        "jetson-nano", "arm64", ROBOT_PACKAGES, model="NVIDIA Jetson Nano Developer Kit"
+    ),
+    "raspberrypi3": Profile(
+        "raspberrypi3", "armhf", ROBOT_PACKAGES, model="Raspberry Pi 3 Model B Rev 1.2"
+    ),
+    "raspberrypi4-32": Profile(
+        "raspberrypi4-32",
+        "arm64",
+        BASE_PACKAGES,
+        model="Raspberry Pi 4 Model B Rev 1.4",
+        docker_arch="armhf",
+    ),
 }
 
 

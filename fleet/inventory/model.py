@@ -1,0 +1,155 @@
+"""An Ansible inventory as data: groups, hosts, and each host's variables resolved the way
+Ansible resolves them (pure: no files here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Group:
+    name: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    hosts: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Host:
+    """One robot as a command sees it: its name and every variable that applies to it."""
+
+    name: str
+    vars: Mapping[str, Any]
+    groups: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return str(self.vars.get("ansible_host") or self.name)
+
+    @property
+    def user(self) -> str | None:
+        user = self.vars.get("ansible_user")
+        return str(user) if user is not None else None
+
+    @property
+    def port(self) -> int | None:
+        port = self.vars.get("ansible_port")
+        return int(port) if port is not None else None
+
+    @property
+    def key_file(self) -> str | None:
+        key = self.vars.get("ansible_ssh_private_key_file")
+        return str(key) if key is not None else None
+
+
+@dataclass
+class Inventory:
+    groups: dict[str, Group] = field(default_factory=lambda: {"all": Group("all")})
+    host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)  # in first-seen order
+
+    def group(self, name: str) -> Group:
+        if name not in self.groups:
+            self.groups[name] = Group(name)
+        return self.groups[name]
+
+    def add_host(self, name: str, group: str, host_vars: Mapping[str, Any] | None) -> None:
+        self.host_vars.setdefault(name, {}).update(host_vars or {})
+        members = self.group(group).hosts
+        if name not in members:
+            members.append(name)
+
+    def link(self, parent: str, child: str) -> None:
+        children = self.group(parent).children
+        if child not in children:
+            children.append(child)
+        self.group(child)
+
+    # -- the shape Ansible gives an inventory once it is loaded --
+
+    def parents(self) -> dict[str, set[str]]:
+        """Group -> its direct parents; a group nobody lists is a child of `all`."""
+        parents: dict[str, set[str]] = {name: set() for name in self.groups}
+        for group in self.groups.values():
+            for child in group.children:
+                parents[child].add(group.name)
+        for name, found in parents.items():
+            if name != "all" and not found:
+                found.add("all")
+        return parents
+
+    def depths(self) -> dict[str, int]:
+        """Longest distance from `all`: Ansible applies shallower groups' vars first."""
+        parents = self.parents()
+        memo: dict[str, int] = {"all": 0}
+
+        def depth(name: str, seen: frozenset[str]) -> int:
+            if name in memo:
+                return memo[name]
+            if name in seen:
+                raise ValueError(f"group {name!r} is its own ancestor")
+            memo[name] = 1 + max(depth(p, seen | {name}) for p in parents[name])
+            return memo[name]
+
+        for name in self.groups:
+            depth(name, frozenset())
+        return memo
+
+    def descendants(self, name: str) -> list[str]:
+        """The group and every group below it."""
+        found, todo = [], [name]
+        while todo:
+            current = todo.pop(0)
+            if current not in found:
+                found.append(current)
+                todo.extend(self.groups[current].children)
+        return found
+
+    def hosts_of(self, group: str) -> list[str]:
+        """Every host in a group or below it, in inventory order."""
+        if group == "all":
+            return list(self.host_vars)
+        members = {h for g in self.descendants(group) for h in self.groups[g].hosts}
+        return [h for h in self.host_vars if h in members]
+
+    def groups_of(self, host: str) -> list[str]:
+        direct = [g.name for g in self.groups.values() if host in g.hosts]
+        parents = self.parents()
+        found: list[str] = []
+        todo = list(direct)
+        while todo:
+            current = todo.pop(0)
+            if current not in found:
+                found.append(current)
+                todo.extend(sorted(parents[current]))
+        if "all" not in found:
+            found.append("all")
+        return found
+
+    def ungrouped(self) -> list[str]:
+        grouped = {
+            h for g in self.groups.values() if g.name not in ("all", "ungrouped") for h in g.hosts
+        }
+        return [h for h in self.host_vars if h not in grouped]
+
+    def host(self, name: str) -> Host:
+        """The host with its variables in Ansible's precedence: `all`, then groups by depth
+        (parents before children), then `ansible_group_priority`, then name; host vars last."""
+        depths = self.depths()
+        groups = self.groups_of(name)
+
+        def order(group: str) -> tuple[int, int, str]:
+            priority = self.groups[group].vars.get("ansible_group_priority", 1)
+            return depths[group], int(priority), group
+
+        resolved: dict[str, Any] = {}
+        for group in sorted(groups, key=order):
+            resolved.update(self.groups[group].vars)
+        resolved.update(self.host_vars[name])
+        resolved.pop("ansible_group_priority", None)
+        shown = tuple(g for g in sorted(groups, key=order) if g != "all")
+        return Host(name=name, vars=resolved, groups=shown)
+
+    def hosts(self, names: Iterable[str] | None = None) -> list[Host]:
+        return [self.host(n) for n in (self.host_vars if names is None else names)]
