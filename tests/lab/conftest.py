@@ -21,8 +21,54 @@ from fleet.lab import network, spec
 from fleet.lab.mounts import mounts_under
 from fleet.lab.paths import LabPaths
 
-LAB_ROBOTS = 3
+# One lab serves every lab test: three native robots (the first a Duckiebot) and one of
+# each emulated board. README's demo brings up the same lab, so the tests reuse it.
+LAB_PROFILES = ["amd64:3", "jetson-nano", "raspberrypi3", "raspberrypi4-32"]
 LAB_DUCKIEBOTS = 1
+LAB_UP_ARGS = [
+    "lab",
+    "up",
+    *(a for p in LAB_PROFILES for a in ("--profile", p)),
+    "--duckiebots",
+    str(LAB_DUCKIEBOTS),
+]
+LAB_ROBOTS = 6
+
+# What every probe on a robot of each profile must see, as on the real board.
+PROBES = {
+    "amd64": {
+        "uname": "x86_64",
+        "dpkg": "amd64",
+        "long_bit": "64",
+        "docker": "linux/amd64",
+        "model": None,
+        "pulled": "linux/amd64",
+    },
+    "jetson-nano": {
+        "uname": "aarch64",
+        "dpkg": "arm64",
+        "long_bit": "64",
+        "docker": "linux/arm64",
+        "model": "NVIDIA Jetson Nano Developer Kit",
+        "pulled": "linux/arm64/v8",
+    },
+    "raspberrypi3": {
+        "uname": "armv7l",
+        "dpkg": "armhf",
+        "long_bit": "32",
+        "docker": "linux/arm",
+        "model": "Raspberry Pi 3 Model B Rev 1.2",
+        "pulled": "linux/arm/v7",
+    },
+    "raspberrypi4-32": {
+        "uname": "aarch64",
+        "dpkg": "arm64",
+        "long_bit": "64",
+        "docker": "linux/arm",
+        "model": "Raspberry Pi 4 Model B Rev 1.4",
+        "pulled": "linux/arm/v7",
+    },
+}
 
 
 def _why_not_runnable() -> str | None:
@@ -132,6 +178,22 @@ class Lab:
             )
         return done
 
+    def docker(
+        self, address: str, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """The real docker CLI on this machine, talking to a robot's daemon over SSH."""
+        done = subprocess.run(
+            ["docker", "-H", f"ssh://root@{address}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.docker_env(),
+            timeout=600,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"docker -H {address} {' '.join(args)}: {done.stderr}")
+        return done
+
     def docker_env(self) -> dict[str, str]:
         """Environment in which `docker -H ssh://root@ROBOT` uses the lab key and our
         known_hosts: an `ssh` wrapper first on PATH (ssh reads ~ from the password
@@ -147,7 +209,12 @@ class Lab:
                 '-o BatchMode=yes "$@"\n'
             )
             wrapper.chmod(0o755)
-        return {**os.environ, "PATH": f"{wrapper_dir}:{os.environ['PATH']}"}
+        # The client's own config (where `docker login` stores a credential) stays here too.
+        return {
+            **os.environ,
+            "PATH": f"{wrapper_dir}:{os.environ['PATH']}",
+            "DOCKER_CONFIG": str(self.workdir / "docker-client"),
+        }
 
 
 @pytest.fixture(scope="session")
@@ -164,12 +231,11 @@ def _lab_session(lab_paths):
 
 @pytest.fixture
 def lab(_lab_session, lab_paths, tmp_path_factory) -> Lab:
-    """The standard lab (3 robots, robot01 a Duckiebot), brought up if it is not."""
-    wanted = ["lab", "up", "--robots", str(LAB_ROBOTS), "--duckiebots", str(LAB_DUCKIEBOTS)]
-    done = fleet(*wanted, check=False)
+    """The standard lab (LAB_PROFILES, robot01 a Duckiebot), brought up if it is not."""
+    done = fleet(*LAB_UP_ARGS, check=False)
     if done.returncode != 0 and "different lab is already up" in done.stderr:
         fleet("lab", "down")
-        done = fleet(*wanted, check=False)
+        done = fleet(*LAB_UP_ARGS, check=False)
     assert done.returncode == 0, done.stderr
     status = json.loads(fleet("lab", "status", "--json").stdout)
     assert status["healthy"], status

@@ -15,12 +15,12 @@ import urllib.request
 import pytest
 from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
-from tests.lab.conftest import LAB_ROBOTS, fleet
+from tests.lab.conftest import LAB_ROBOTS, LAB_UP_ARGS, PROBES, fleet
 
 
 def test_status_lists_every_robot_healthy_and_shows_no_secret(lab):
     assert [r["name"] for r in lab.robots] == [f"robot{i:02d}" for i in range(1, LAB_ROBOTS + 1)]
-    assert [r["duckiebot"] for r in lab.robots] == [True, False, False]
+    assert [r["duckiebot"] for r in lab.robots] == [True] + [False] * (LAB_ROBOTS - 1)
     for shown in (fleet("lab", "status", "--json").stdout, fleet("lab", "status").stdout):
         for password in lab.accounts["accounts"].values():
             assert password not in shown
@@ -50,22 +50,10 @@ def test_robot_host_keys_are_new_per_robot(lab):
 
 def test_docker_over_ssh_answers_on_each_robot(lab):
     for robot in lab.robots:
-        done = subprocess.run(
-            [
-                "docker",
-                "-H",
-                f"ssh://root@{robot['address']}",
-                "version",
-                "--format",
-                "{{.Server.Os}}/{{.Server.Arch}}",
-            ],
-            capture_output=True,
-            text=True,
-            env=lab.docker_env(),
-            timeout=120,
+        done = lab.docker(
+            robot["address"], "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"
         )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "linux/amd64"
+        assert done.stdout.strip() == PROBES[robot["profile"]]["docker"], robot["name"]
 
 
 def _v2(lab, account=None):
@@ -95,6 +83,7 @@ def test_registry_serves_a_certificate_only_the_lab_ca_vouches_for(lab):
 
 def test_a_robot_pulls_the_demo_index_only_with_the_account(lab):
     robot = lab.robots[1]["address"]
+    expected = PROBES[lab.robots[1]["profile"]]
     image = f"{lab.registry}/duckietown/dt-core:daffy"
     lab.ssh(robot, f"docker logout {lab.registry}; docker rmi -f {image}", check=False)
     refused = lab.ssh(robot, f"docker pull {image}", check=False)
@@ -110,13 +99,13 @@ def test_a_robot_pulls_the_demo_index_only_with_the_account(lab):
         inspect = lab.ssh(
             robot, f"docker image inspect --format '{{{{.Os}}}}/{{{{.Architecture}}}}' {image}"
         )
-        assert inspect.stdout.strip() == "linux/amd64"
+        assert inspect.stdout.strip() == expected["docker"]
         marker = lab.ssh(
             robot,
             f"id=$(docker create {image}) && docker cp $id:/etc/fleet-demo-arch - | tar -xO; "
             "docker rm $id >/dev/null",
         )
-        assert marker.stdout.strip() == "linux/amd64"
+        assert marker.stdout.strip() == expected["pulled"]
     finally:
         lab.ssh(robot, f"docker logout {lab.registry}; docker rmi -f {image}", check=False)
 
@@ -191,7 +180,7 @@ def test_mdns_on_the_bridge_sees_every_robot_and_the_duckiebot_records(lab):
 
 def test_up_again_with_the_same_robots_is_a_no_op(lab):
     started = time.monotonic()
-    done = fleet("lab", "up", "--robots", "3", "--duckiebots", "1")
+    done = fleet(*LAB_UP_ARGS)
     assert "already up" in done.stderr
     assert time.monotonic() - started < 30
 

@@ -8,8 +8,18 @@ import subprocess
 import sys
 import time
 
-from fleet.lab import network
-from tests.lab.conftest import fleet, leftovers
+from fleet.lab import network, rootfs
+from tests.lab.conftest import LAB_UP_ARGS, fleet, leftovers
+
+
+def test_a_second_up_reuses_the_cached_root_filesystems(lab, lab_paths):
+    trees = [p for p in (lab_paths.cache / "rootfs").iterdir() if not p.name.endswith(".partial")]
+    built = {tree.name: (tree / rootfs.MARKER).stat().st_mtime_ns for tree in trees}
+    assert {"amd64", "jetson-nano", "raspberrypi3", "raspberrypi4-32"} <= set(built)
+    fleet("lab", "down")
+    done = fleet(*LAB_UP_ARGS)
+    assert "debootstrap" not in done.stderr
+    assert {t.name: (t / rootfs.MARKER).stat().st_mtime_ns for t in trees} == built
 
 
 def test_down_after_a_killed_up_leaves_nothing_and_can_run_twice(lab_paths, _lab_session):

@@ -1,0 +1,1 @@
+"""Finding robots on the LAN over mDNS."""

@@ -1,0 +1,76 @@
+"""Turning `NAME.local` into an address, with mDNS when the system resolver cannot.
+
+Many laptops lack nss-mdns, so `socket.getaddrinfo("robot.local")` fails there even
+though the robot answers mDNS. One resolver serves a whole run and caches its answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from fleet.errors import FleetError
+
+
+class ResolveError(FleetError):
+    pass
+
+
+class Resolver:
+    def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None) -> None:
+        self.timeout = timeout
+        self.interfaces = interfaces
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._zeroconf = None
+
+    def resolve(self, name: str) -> str:
+        """An address for `name`: itself when it is one, else the system resolver's
+        answer, else (for *.local) mDNS's."""
+        with self._lock:
+            if name in self._cache:
+                return self._cache[name]
+        address = self._system(name)
+        if address is None and name.rstrip(".").endswith(".local"):
+            address = self._mdns(name)
+        if address is None:
+            if name.rstrip(".").endswith(".local"):
+                raise ResolveError(f"{name} did not answer mDNS within {self.timeout:g} s")
+            raise ResolveError(f"cannot resolve {name}")
+        with self._lock:
+            self._cache[name] = address
+        return address
+
+    @staticmethod
+    def _system(name: str) -> str | None:
+        try:
+            infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return None
+        ipv4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
+        return (ipv4 or [infos[0][4][0]])[0] if infos else None
+
+    def _mdns(self, name: str) -> str | None:
+        from zeroconf import AddressResolver
+
+        resolver = AddressResolver(name.rstrip(".") + ".")
+        if not resolver.request(self._zc(), int(self.timeout * 1000)):
+            return None
+        addresses = resolver.parsed_scoped_addresses()
+        ipv4 = [a for a in addresses if ":" not in a]
+        return (ipv4 or addresses or [None])[0]
+
+    def _zc(self):  # noqa: ANN202 - zeroconf is imported lazily: most runs never need it
+        from zeroconf import Zeroconf
+
+        with self._lock:
+            if self._zeroconf is None:
+                kwargs = {"interfaces": self.interfaces} if self.interfaces else {}
+                self._zeroconf = Zeroconf(**kwargs)
+            return self._zeroconf
+
+    def close(self) -> None:
+        with self._lock:
+            if self._zeroconf is not None:
+                self._zeroconf.close()
+                self._zeroconf = None

@@ -1,0 +1,1 @@
+"""Reaching robots: SSH connections (and, over them, the robots' Docker daemons)."""

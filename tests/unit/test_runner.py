@@ -1,0 +1,88 @@
+import threading
+import time
+
+import pytest
+
+from fleet.results import HostResult, Status, exit_code
+from fleet.runner import run_tasks
+
+HOSTS = [f"robot{i:02d}" for i in range(1, 21)]
+RAISING = {"robot03", "robot09", "robot15"}
+HANGING = {"robot05", "robot12"}
+
+
+def fake_task(host, ctx):
+    if host in RAISING:
+        raise RuntimeError(f"boom on {host}")
+    if host in HANGING:
+        ctx.cancelled.wait(30)  # hangs past the runner's timeout
+        return HostResult(host, Status.OK, "too late")
+    ctx.progress(step="working")
+    time.sleep(0.05)
+    return HostResult(host, Status.CHANGED if host.endswith("2") else Status.OK, "done")
+
+
+def test_failures_and_hangs_stay_with_their_robot():
+    events = []
+    started = time.monotonic()
+    report = run_tasks(HOSTS, fake_task, forks=5, timeout=1.0, on_event=events.append, tick=0.02)
+    elapsed = time.monotonic() - started
+    by_host = {r.host: r for r in report.results}
+    assert [r.host for r in report.results] == HOSTS
+    for host in RAISING:
+        assert by_host[host].status is Status.FAILED
+        assert f"boom on {host}" in by_host[host].reason
+    for host in HANGING:
+        assert by_host[host].status is Status.UNREACHABLE
+        assert "timed out after 1 s" in by_host[host].reason
+    others = set(HOSTS) - RAISING - HANGING
+    assert {by_host[h].status for h in others} <= {Status.OK, Status.CHANGED}
+    # Two hung slots out of five: the other fifteen robots still ran three at a time,
+    # so the run took about one timeout, not one per hung robot.
+    assert elapsed < 2 * 1.0 + 2
+    kinds = [e.kind for e in events]
+    assert kinds.count("start") == 20 and kinds.count("result") == 20
+    assert sum(1 for e in events if e.kind == "progress") == len(others)
+    assert exit_code(r.status for r in report.results) == 6
+
+
+def test_ctrl_c_starts_no_new_robot_and_lets_running_ones_finish():
+    finished = []
+    lock = threading.Lock()
+
+    def slow(host, ctx):
+        time.sleep(0.3)
+        with lock:
+            finished.append(host)
+        return HostResult(host, Status.OK)
+
+    starts = []
+
+    def on_event(event):
+        if event.kind == "start":
+            starts.append(event.host)
+            if len(starts) == 4:
+                raise KeyboardInterrupt
+
+    report = run_tasks(HOSTS, slow, forks=4, on_event=on_event, tick=0.02)
+    assert report.interrupted
+    by_host = {r.host: r.status for r in report.results}
+    assert [h for h, s in by_host.items() if s is Status.OK] == HOSTS[:4]
+    assert sorted(finished) == HOSTS[:4]
+    assert all(by_host[h] is Status.SKIPPED for h in HOSTS[4:])
+    assert exit_code(by_host.values(), interrupted=report.interrupted) == 130
+
+
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        ([], 0),
+        ([Status.OK, Status.CHANGED], 0),
+        ([Status.OK, Status.SKIPPED], 0),
+        ([Status.OK, Status.FAILED], 2),
+        ([Status.UNREACHABLE, Status.OK], 4),
+        ([Status.FAILED, Status.UNREACHABLE], 6),
+    ],
+)
+def test_exit_codes(statuses, code):
+    assert exit_code(statuses) == code
