@@ -1,0 +1,75 @@
+"""`fleet facts`: model, OS, kernel and userland architecture, Docker, the variant to pull."""
+
+from __future__ import annotations
+
+import typer
+
+from fleet.cli import options as opt
+from fleet.cli.common import RunOptions, run_on_robots
+from fleet.results import HostResult
+from fleet.tasks.facts import gather_facts
+
+
+def _docker(result: HostResult) -> str:
+    docker = result.data.get("docker") or {}
+    if "error" in docker:
+        return f"[red]{docker['error'][:40]}[/]"
+    if not docker:
+        return ""
+    return f"{docker.get('version')} {docker.get('os')}/{docker.get('arch')}"
+
+
+def _userland(result: HostResult) -> str:
+    userland = result.data.get("userland") or {}
+    bits = f" {userland['long_bit']}-bit" if userland.get("long_bit") else ""
+    return f"{userland.get('dpkg') or '?'}{bits}" if userland else ""
+
+
+def _free(result: HostResult) -> str:
+    disk = result.data.get("docker_disk") or {}
+    free = disk.get("free_bytes")
+    return f"{free / 1e9:.1f} GB" if free is not None else ""
+
+
+COLUMNS = [
+    ("model", lambda r: str(r.data.get("model") or "")),
+    ("kernel", lambda r: str(r.data.get("kernel_arch") or "")),
+    ("userland", _userland),
+    ("docker", _docker),
+    ("free", _free),
+    ("variant", lambda r: str(r.data.get("variant") or "")),
+]
+
+
+def facts(
+    inventory: opt.Inventory = None,
+    limit: opt.Limit = None,
+    hosts: opt.Hosts = None,
+    user: opt.User = None,
+    forks: opt.Forks = 10,
+    timeout: opt.Timeout = 120.0,
+    json_output: opt.Json = False,
+    accept_new: opt.AcceptNew = False,
+    ask_pass: opt.AskPass = False,
+    known_hosts: opt.KnownHostsFile = None,
+    retry_file: opt.RetryFile = None,
+) -> None:
+    """What each robot is: model, OS, kernel and userland architecture, Docker server,
+    free space for images, and the image variant fleet would pull there, with the reason."""
+    options = RunOptions(
+        inventory,
+        limit,
+        hosts,
+        forks,
+        timeout,
+        json_output,
+        accept_new,
+        ask_pass,
+        known_hosts,
+        retry_file,
+        user,
+    )
+    code = run_on_robots(
+        options, lambda session, host, ctx: gather_facts(session, host, timeout), COLUMNS
+    )
+    raise typer.Exit(code)
