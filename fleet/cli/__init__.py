@@ -8,7 +8,7 @@ import sys
 import typer
 
 from fleet import __version__
-from fleet.cli import facts, lab, ssh_cmds
+from fleet.cli import discover, facts, lab, ssh_cmds
 from fleet.errors import ExitCode, FleetError
 
 try:  # typer vendors click from 0.2x on; older releases use click itself
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lab.app, name="lab")
+app.command()(discover.discover)
 app.command()(facts.facts)
 app.command()(ssh_cmds.forget)
 app.add_typer(ssh_cmds.keys_app, name="keys")

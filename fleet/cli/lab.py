@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet.errors import ExitCode, FleetError
-from fleet.lab import lifecycle, spec
+from fleet.lab import lifecycle, robot, spec
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError
 
@@ -150,3 +150,28 @@ def down() -> None:
         f"lab down: removed {len(removed)} items" if removed else "no lab to take down",
         file=sys.stderr,
     )
+
+
+Daemon = typer.Argument(help="sshd, dockerd or avahi.", metavar="DAEMON")
+
+
+def _daemon_command(action: str, robot_name: str, daemon: str) -> None:
+    if daemon not in robot.DAEMONS:
+        raise FleetError(f"unknown daemon {daemon!r}: one of {', '.join(robot.DAEMONS)}")
+    try:
+        lifecycle.check_host()
+        getattr(lifecycle, f"{action}_daemon")(LabPaths.from_env(), robot_name, daemon)
+    except LabError as exc:
+        raise _lab_error(exc) from None
+
+
+@app.command()
+def stop(robot_name: str = typer.Argument(metavar="ROBOT"), daemon: str = Daemon) -> None:
+    """Stop one daemon of a robot: rehearse a robot whose SSH, Docker or mDNS went away."""
+    _daemon_command("stop", robot_name, daemon)
+
+
+@app.command()
+def start(robot_name: str = typer.Argument(metavar="ROBOT"), daemon: str = Daemon) -> None:
+    """Start (or restart) one daemon of a robot."""
+    _daemon_command("start", robot_name, daemon)

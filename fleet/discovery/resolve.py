@@ -6,6 +6,7 @@ though the robot answers mDNS. One resolver serves a whole run and caches its an
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
@@ -16,9 +17,19 @@ class ResolveError(FleetError):
     pass
 
 
+INTERFACE_ENV = "FLEET_MDNS_INTERFACE"
+
+
 class Resolver:
+    """`interfaces`: addresses to ask mDNS on; by default every interface, or the one
+    interface (name or address) that FLEET_MDNS_INTERFACE names."""
+
     def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None) -> None:
         self.timeout = timeout
+        if interfaces is None and os.environ.get(INTERFACE_ENV):
+            from fleet.discovery.browse import interface_addresses
+
+            interfaces = interface_addresses(os.environ[INTERFACE_ENV])
         self.interfaces = interfaces
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -66,7 +77,10 @@ class Resolver:
         with self._lock:
             if self._zeroconf is None:
                 kwargs = {"interfaces": self.interfaces} if self.interfaces else {}
-                self._zeroconf = Zeroconf(**kwargs)
+                try:
+                    self._zeroconf = Zeroconf(**kwargs)
+                except OSError as exc:
+                    raise ResolveError(f"cannot use mDNS here: {exc.strerror or exc}") from None
             return self._zeroconf
 
     def close(self) -> None:

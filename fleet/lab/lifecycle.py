@@ -259,3 +259,27 @@ def status(paths: LabPaths) -> LabStatus:
             for r in spec.robots
         ],
     )
+
+
+def lab_robot(paths: LabPaths, name: str) -> Robot:
+    """A robot of the running lab, by name (`robot01` or `robot01.local`)."""
+    saved = _read_state(paths)
+    if saved is None:
+        raise LabError("no lab is up")
+    spec = LabSpec.from_dict(saved["spec"])  # type: ignore[arg-type]
+    short = name.removesuffix(".local")
+    for one in spec.robots:
+        if one.name == short:
+            return one
+    raise LabError(f"the lab has no robot {name}; it has {', '.join(r.name for r in spec.robots)}")
+
+
+def stop_daemon(paths: LabPaths, name: str, daemon: str) -> None:
+    pid = robot.daemon_pid(paths, lab_robot(paths, name), daemon)
+    if pid:
+        procs.stop([pid])
+
+
+def start_daemon(paths: LabPaths, name: str, daemon: str) -> None:
+    one = lab_robot(paths, name)
+    robot.restart_daemon(paths, one, daemon)

@@ -147,38 +147,50 @@ def _in_robot(dirs: RobotDirs, robot: Robot, *command: str) -> list[str]:
     return _enter(dirs, robot) + ["chroot", str(dirs.root), *command]
 
 
-def start_daemons(dirs: RobotDirs, robot: Robot) -> dict[str, int]:
-    logs = dirs.base
-    pids = {
-        "sshd": procs.start_detached(
-            _in_robot(dirs, robot, "/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log"),
-            logs / "sshd.stderr.log",
-        ),
-        "dockerd": procs.start_detached(
-            _in_robot(
-                dirs,
-                robot,
-                "/usr/sbin/dockerd",
-                "--storage-driver",
-                "vfs",
-                "--iptables=false",
-                "--ip-masq=false",
-                "--bridge=none",
-                "-H",
-                "unix:///run/docker.sock",
-                "--data-root",
-                "/var/lib/docker",
-                "--exec-root",
-                "/run/docker",
-                "--pidfile",
-                "/run/docker.pid",
-            ),
-            logs / "dockerd.log",
-        ),
-        "avahi": procs.start_detached(_avahi_command(dirs, robot), logs / "avahi.log"),
-    }
+DOCKERD_ARGS = (
+    "--storage-driver", "vfs", "--iptables=false", "--ip-masq=false", "--bridge=none",
+    "-H", "unix:///run/docker.sock", "--data-root", "/var/lib/docker",
+    "--exec-root", "/run/docker", "--pidfile", "/run/docker.pid",
+)  # fmt: skip
+
+
+def _daemon_command(dirs: RobotDirs, robot: Robot, daemon: str) -> list[str]:
+    if daemon == "sshd":
+        return _in_robot(dirs, robot, "/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log")
+    if daemon == "dockerd":
+        return _in_robot(dirs, robot, "/usr/sbin/dockerd", *DOCKERD_ARGS)
+    return _avahi_command(dirs, robot)
+
+
+def start_daemon(dirs: RobotDirs, robot: Robot, daemon: str) -> int:
+    """Start one of the robot's daemons and record its pid."""
+    pid = procs.start_detached(_daemon_command(dirs, robot, daemon), dirs.base / f"{daemon}.log")
+    try:
+        pids = json.loads(dirs.pids.read_text())
+    except (OSError, ValueError):
+        pids = {}
+    pids[daemon] = pid
     dirs.pids.write_text(json.dumps(pids))
-    return pids
+    return pid
+
+
+def start_daemons(dirs: RobotDirs, robot: Robot) -> dict[str, int]:
+    return {daemon: start_daemon(dirs, robot, daemon) for daemon in DAEMONS}
+
+
+def daemon_pid(paths: LabPaths, robot: Robot, daemon: str) -> int | None:
+    try:
+        return json.loads(RobotDirs(paths, robot).pids.read_text()).get(daemon)
+    except (OSError, ValueError):
+        return None
+
+
+def restart_daemon(paths: LabPaths, robot: Robot, daemon: str) -> int:
+    """Stop (if running) and start one daemon: a lab robot's service going away and back."""
+    old = daemon_pid(paths, robot, daemon)
+    if old:
+        procs.stop([old])
+    return start_daemon(RobotDirs(paths, robot), robot, daemon)
 
 
 def _avahi_command(dirs: RobotDirs, robot: Robot) -> list[str]:

@@ -205,6 +205,11 @@ def connect(host: Host, options: SSHOptions, resolver: Resolver) -> Connection:
         ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         client.close()
+        if "No authentication methods available" in str(exc):
+            raise Unreachable(
+                f"no key or password to log in to {target.user}@{target.name} with: set "
+                "ansible_ssh_private_key_file, an IdentityFile in ~/.ssh/config, or use --ask-pass"
+            ) from None
         raise Unreachable(f"SSH to {target.name} failed: {exc}") from None
     _check_address_key(client, known, target, address)
     transport = client.get_transport()

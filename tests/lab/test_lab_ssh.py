@@ -1,7 +1,4 @@
-"""SSH trust, the runner's results and `fleet facts`, against the lab's real sshd.
-
-The last test stops a robot's sshd; the next user of the `lab` fixture rebuilds the lab.
-"""
+"""SSH trust, the runner's results and `fleet facts`, against the lab's real sshd."""
 
 from __future__ import annotations
 
@@ -164,7 +161,14 @@ def test_one_robot_down_the_others_ok_exit_4_and_the_retry_file_names_it(lab, tm
     known_hosts, retry = tmp_path / "kh", tmp_path / "fleet.retry"
     assert facts(lab, "--accept-new", known_hosts=known_hosts)[0].returncode == 0
     down = lab.robots[0]
-    os.kill(_pids(lab, down["name"])["sshd"], signal.SIGTERM)
+    fleet("lab", "stop", down["name"], "sshd")
+    try:
+        _one_robot_down(lab, down, known_hosts, retry)
+    finally:
+        fleet("lab", "start", down["name"], "sshd")
+
+
+def _one_robot_down(lab, down, known_hosts, retry):
     done, results = facts(lab, "--retry-file", str(retry), known_hosts=known_hosts)
     assert done.returncode == 4
     assert results[f"{down['name']}.local"]["status"] == "unreachable"

@@ -1,0 +1,85 @@
+"""Adding discovered robots to an Ansible YAML inventory without disturbing it: the
+user's comments, order and variables survive (ruamel.yaml's round trip)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from fleet.files import write_file
+from fleet.inventory.load import InventoryError, load_text
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def merge_hosts(
+    text: str, group: str, hosts: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, list[str]]:
+    """Add `hosts` (name -> vars) under `group` (created under `all.children` if missing);
+    hosts already anywhere in the inventory are left as they are. Returns the new text
+    and the names added."""
+    existing = load_text(text).inventory if text.strip() else None
+    yaml = _yaml()
+    document = yaml.load(text) if text.strip() else None
+    if document is None:
+        document = CommentedMap()
+    if not isinstance(document, CommentedMap):
+        raise InventoryError("the inventory is not a mapping of groups")
+    added = [n for n in hosts if existing is None or n not in existing.host_vars]
+    if not added:
+        return text, []
+    target = _find_group(document, group) or _create_group(document, group)
+    if target.get("hosts") is None:
+        target["hosts"] = CommentedMap()
+    for name in added:
+        target["hosts"][name] = CommentedMap(hosts[name]) if hosts[name] else None
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue(), added
+
+
+def _find_group(node: CommentedMap, group: str) -> CommentedMap | None:
+    for name, body in node.items():
+        if name == group:
+            if body is None:
+                node[name] = body = CommentedMap()
+            return body
+        children = body.get("children") if isinstance(body, CommentedMap) else None
+        if isinstance(children, CommentedMap):
+            found = _find_group(children, group)
+            if found is not None:
+                return found
+    return None
+
+
+def _create_group(document: CommentedMap, group: str) -> CommentedMap:
+    all_group = document.get("all")
+    if all_group is None:
+        document["all"] = all_group = CommentedMap()
+    if all_group.get("children") is None:
+        all_group["children"] = CommentedMap()
+    all_group["children"][group] = CommentedMap()
+    return all_group["children"][group]
+
+
+def save_hosts(path: Path, group: str, hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Merge into the file (created if missing), replacing it atomically."""
+    text = path.read_text() if path.exists() else ""
+    new_text, added = merge_hosts(text, group, hosts)
+    if added:
+        temporary = path.with_name(f".{path.name}.tmp")
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        write_file(temporary, new_text, mode)
+        os.replace(temporary, path)
+    return added
