@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 
 from fleet import __version__
-from fleet.cli import discover, facts, lab, ssh_cmds
+from fleet.cli import credentials, discover, facts, lab, ssh_cmds
 from fleet.errors import ExitCode, FleetError
 
 try:  # typer vendors click from 0.2x on; older releases use click itself
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
+
+LOG_FILE_ENV = "FLEET_LOG_FILE"  # a debug log of the run goes there when set
 
 app = typer.Typer(
     name="fleet",
@@ -26,6 +29,9 @@ app = typer.Typer(
 app.add_typer(lab.app, name="lab")
 app.command()(discover.discover)
 app.command()(facts.facts)
+app.command()(credentials.login)
+app.command()(credentials.logout)
+app.add_typer(credentials.credentials_app, name="credentials")
 app.command()(ssh_cmds.forget)
 app.add_typer(ssh_cmds.keys_app, name="keys")
 
@@ -46,7 +52,18 @@ def root(
     ),
 ) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root_logger = logging.getLogger()
+    stderr = logging.StreamHandler()
+    stderr.setLevel(level)
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root_logger.addHandler(stderr)
+    root_logger.setLevel(level)
+    log_file = os.environ.get(LOG_FILE_ENV)
+    if log_file:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root_logger.addHandler(handler)
+        root_logger.setLevel(logging.DEBUG)
 
 
 def main() -> None:
@@ -72,9 +89,10 @@ def main() -> None:
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:  # a bug: say so, never a bare traceback
         logging.getLogger("fleet").debug("unexpected error", exc_info=True)
+        where = os.environ.get(LOG_FILE_ENV) or "rerun with -vv (or set FLEET_LOG_FILE) to see it"
         typer.secho(
             f"internal error ({type(exc).__name__}): this is a bug in fleet; "
-            "rerun with -vv for the details and report it",
+            f"the details are in the log ({where}); please report it",
             err=True,
             fg=typer.colors.RED,
         )

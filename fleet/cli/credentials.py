@@ -1,0 +1,267 @@
+"""`fleet login`, `fleet logout`, `fleet credentials list | audit`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleet.cli import options as opt
+from fleet.cli.common import RunOptions, run_on_robots
+from fleet.credentials.local_docker import import_credential
+from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
+from fleet.credentials.store import Credential, Store
+from fleet.credentials.verify import Rejected, Unverifiable, verify
+from fleet.errors import ExitCode, FleetError
+from fleet.results import HostResult, Status
+from fleet.tasks.credentials import (
+    audit_robot,
+    credential_for_host,
+    push_credential,
+    remove_credential,
+)
+
+credentials_app = typer.Typer(help="The registry credentials fleet stores, and who holds them.")
+
+Registry = Annotated[
+    str | None, typer.Argument(help="Registry host[:port]; Docker Hub when left out.")
+]
+DockerUser = Annotated[
+    str | None,
+    typer.Option(help="Whose ~/.docker/config.json on the robot (default: the SSH user)."),
+]
+CaCert = Annotated[
+    Path | None,
+    typer.Option(help="CA certificate to trust for the registry (besides the system's)."),
+]
+
+
+def _key(registry: str | None) -> str:
+    try:
+        return config_key(registry)
+    except BadRegistry as exc:
+        raise FleetError(str(exc)) from None
+
+
+def _read_secret(password_stdin: bool) -> str:
+    if password_stdin:
+        secret = sys.stdin.read().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        secret = getpass.getpass("Password or access token: ")
+    else:
+        raise FleetError("no password: pipe it to --password-stdin, or run on a terminal")
+    if not secret:
+        raise FleetError("the password is empty")
+    return secret
+
+
+def _targeted(inventory: Path | None, limit: str | None, hosts: str | None) -> bool:
+    return any(v is not None for v in (inventory, limit, hosts))
+
+
+def login(
+    registry: Registry = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Account name.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password or token from stdin.")
+    ] = False,
+    from_docker_config: Annotated[
+        bool,
+        typer.Option(help="Import the account your own `docker login` stored (helpers too)."),
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Store and push without asking the registry.")
+    ] = False,
+    ca_cert: CaCert = None,
+    docker_user: DockerUser = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace a corrupt config.json on a robot (a backup is kept).")
+    ] = False,
+    inventory: opt.Inventory = None,
+    limit: opt.Limit = None,
+    hosts: opt.Hosts = None,
+    forks: opt.Forks = 10,
+    timeout: opt.Timeout = 120.0,
+    json_output: opt.Json = False,
+    accept_new: opt.AcceptNew = False,
+    known_hosts: opt.KnownHostsFile = None,
+    retry_file: opt.RetryFile = None,
+) -> None:
+    """Store a registry account (checked with the registry first) and, with -i/-l/-H,
+    write it into each robot's Docker config so the robot itself can pull.
+
+    The secret comes from --password-stdin or a hidden prompt; never from an argument."""
+    key = _key(registry)
+    store = Store()
+    err = Console(stderr=True)
+    credential: Credential | None = None
+    if from_docker_config:
+        credential = import_credential(key)
+    elif username:
+        credential = Credential(key, username, _read_secret(password_stdin))
+    if credential is not None:
+        if not no_verify:
+            try:
+                verify(credential, ca_cert=ca_cert)
+            except Rejected as exc:
+                raise FleetError(
+                    f"{exc}: wrong user name or token; nothing was stored or pushed",
+                    ExitCode.FAILED,
+                ) from None
+            except Unverifiable as exc:
+                raise FleetError(
+                    f"could not check the account: {exc}; fix that, or pass --no-verify to store "
+                    "and push it unchecked",
+                    ExitCode.UNREACHABLE,
+                ) from None
+        stored = store.add(credential)
+        err.print(
+            f"{'stored' if stored else 'already stored'}: {credential.username} for "
+            f"{display_name(key)} (fingerprint {fingerprint(credential.secret)}) in {store.path}",
+            highlight=False,
+        )
+    elif not store.usernames(key):
+        raise FleetError(f"no account stored for {display_name(key)}: pass --username")
+    if not _targeted(inventory, limit, hosts):
+        raise typer.Exit(0)
+    default_user = credential.username if credential else None
+
+    def task(session, host, ctx) -> HostResult:  # noqa: ANN001
+        chosen = credential_for_host(store, host, key, default_user)
+        if isinstance(chosen, str):
+            return HostResult(host.name, Status.FAILED, chosen)
+        return push_credential(session, host, chosen, docker_user=docker_user, force=force)
+
+    options = RunOptions(
+        inventory,
+        limit,
+        hosts,
+        forks,
+        timeout,
+        json_output,
+        accept_new,
+        False,
+        known_hosts,
+        retry_file,
+    )
+    raise typer.Exit(run_on_robots(options, task))
+
+
+def logout(
+    registry: Registry = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Also remove the account(s) from fleet's store.")
+    ] = False,
+    username: Annotated[
+        str | None, typer.Option("--username", "-u", help="With --local: only this account.")
+    ] = None,
+    docker_user: DockerUser = None,
+    inventory: opt.Inventory = None,
+    limit: opt.Limit = None,
+    hosts: opt.Hosts = None,
+    forks: opt.Forks = 10,
+    timeout: opt.Timeout = 120.0,
+    json_output: opt.Json = False,
+    accept_new: opt.AcceptNew = False,
+    known_hosts: opt.KnownHostsFile = None,
+    retry_file: opt.RetryFile = None,
+) -> None:
+    """Remove a registry's credential from the targeted robots (ok where it was not there),
+    and with --local from fleet's own store."""
+    key = _key(registry)
+    code = 0
+    if _targeted(inventory, limit, hosts):
+        options = RunOptions(
+            inventory,
+            limit,
+            hosts,
+            forks,
+            timeout,
+            json_output,
+            accept_new,
+            False,
+            known_hosts,
+            retry_file,
+        )
+        code = run_on_robots(
+            options, lambda s, host, ctx: remove_credential(s, host, key, docker_user=docker_user)
+        )
+    if local:
+        removed = Store().remove(key, username)
+        Console(stderr=True).print(f"removed {removed} stored account(s) for {display_name(key)}")
+    raise typer.Exit(code)
+
+
+@credentials_app.command("list")
+def list_credentials(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per account.")
+    ] = False,
+) -> None:
+    """Stored registries, usernames and secret fingerprints (never the secrets)."""
+
+    entries = Store().all()
+    if json_output:
+        for c in entries:
+            typer.echo(
+                json.dumps(
+                    {
+                        "registry": display_name(c.registry),
+                        "username": c.username,
+                        "fingerprint": fingerprint(c.secret),
+                    }
+                )
+            )
+        return
+    table = Table()
+    for column in ("registry", "username", "fingerprint"):
+        table.add_column(column)
+    for c in entries:
+        table.add_row(display_name(c.registry), c.username, fingerprint(c.secret))
+    Console().print(table)
+
+
+def _held(result: HostResult) -> str:
+    held = result.data.get("credentials") or []
+    return ", ".join(f"{h['registry']} {h['username']} {h['fingerprint'] or '?'}" for h in held)
+
+
+@credentials_app.command("audit")
+def audit(
+    docker_user: DockerUser = None,
+    inventory: opt.Inventory = None,
+    limit: opt.Limit = None,
+    hosts: opt.Hosts = None,
+    forks: opt.Forks = 10,
+    timeout: opt.Timeout = 120.0,
+    json_output: opt.Json = False,
+    accept_new: opt.AcceptNew = False,
+    known_hosts: opt.KnownHostsFile = None,
+    retry_file: opt.RetryFile = None,
+) -> None:
+    """Per robot: which registries it holds credentials for, as which user, with the
+    fingerprint, so you can see who still holds a token you are revoking."""
+    options = RunOptions(
+        inventory,
+        limit,
+        hosts,
+        forks,
+        timeout,
+        json_output,
+        accept_new,
+        False,
+        known_hosts,
+        retry_file,
+    )
+    code = run_on_robots(
+        options,
+        lambda s, host, ctx: audit_robot(s, host, docker_user=docker_user),
+        [("registry  user  fingerprint", _held)],
+    )
+    raise typer.Exit(code)

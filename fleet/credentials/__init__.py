@@ -1,0 +1,1 @@
+"""Registry credentials: the local store, docker config.json edits, verification."""
