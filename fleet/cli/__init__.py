@@ -9,7 +9,7 @@ import sys
 import typer
 
 from fleet import __version__
-from fleet.cli import credentials, discover, facts, lab, ssh_cmds
+from fleet.cli import credentials, discover, facts, lab, pull, ssh_cmds
 from fleet.errors import ExitCode, FleetError
 
 try:  # typer vendors click from 0.2x on; older releases use click itself
@@ -31,6 +31,7 @@ app.command()(discover.discover)
 app.command()(facts.facts)
 app.command()(credentials.login)
 app.command()(credentials.logout)
+app.command()(pull.pull)
 app.add_typer(credentials.credentials_app, name="credentials")
 app.command()(ssh_cmds.forget)
 app.add_typer(ssh_cmds.keys_app, name="keys")

@@ -58,6 +58,7 @@ def run_on_robots(
     options: RunOptions,
     task: Callable[[Session, Host, TaskContext], HostResult],
     columns: Sequence[Column] = (),
+    summary: Callable[[RunReport], str] | None = None,
 ) -> int:
     targets = select_targets(options.inventory, options.limit, options.hosts)
     out, err = consoles()
@@ -79,6 +80,11 @@ def run_on_robots(
             )
     retry = write_retry_file(report, options.retry_file or default_retry_file())
     renderer.recap(report, retry, columns)
+    if summary is not None:
+        if options.json:
+            renderer.emit({"event": "summary", "text": summary(report)})
+        else:
+            out.print(summary(report), highlight=False)
     return exit_code((r.status for r in report.results), report.interrupted)
 
 
