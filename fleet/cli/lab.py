@@ -152,26 +152,31 @@ def down() -> None:
     )
 
 
-Daemon = typer.Argument(help="sshd, dockerd or avahi.", metavar="DAEMON")
+Daemon = typer.Argument(None, help="sshd, dockerd or avahi (none for the registry).")
+Target = typer.Argument(metavar="ROBOT|registry", help="A robot's name, or `registry`.")
 
 
-def _daemon_command(action: str, robot_name: str, daemon: str) -> None:
-    if daemon not in robot.DAEMONS:
-        raise FleetError(f"unknown daemon {daemon!r}: one of {', '.join(robot.DAEMONS)}")
+def _daemon_command(action: str, target: str, daemon: str | None) -> None:
+    paths = LabPaths.from_env()
     try:
         lifecycle.check_host()
-        getattr(lifecycle, f"{action}_daemon")(LabPaths.from_env(), robot_name, daemon)
+        if target == "registry":
+            getattr(lifecycle, f"{action}_registry")(paths)
+            return
+        if daemon not in robot.DAEMONS:
+            raise FleetError(f"name the daemon: one of {', '.join(robot.DAEMONS)}")
+        getattr(lifecycle, f"{action}_daemon")(paths, target, daemon)
     except LabError as exc:
         raise _lab_error(exc) from None
 
 
 @app.command()
-def stop(robot_name: str = typer.Argument(metavar="ROBOT"), daemon: str = Daemon) -> None:
-    """Stop one daemon of a robot: rehearse a robot whose SSH, Docker or mDNS went away."""
-    _daemon_command("stop", robot_name, daemon)
+def stop(target: str = Target, daemon: str = Daemon) -> None:
+    """Stop a robot's sshd, dockerd or avahi, or the registry: rehearse a part going away."""
+    _daemon_command("stop", target, daemon)
 
 
 @app.command()
-def start(robot_name: str = typer.Argument(metavar="ROBOT"), daemon: str = Daemon) -> None:
-    """Start (or restart) one daemon of a robot."""
-    _daemon_command("start", robot_name, daemon)
+def start(target: str = Target, daemon: str = Daemon) -> None:
+    """Start (or restart) a robot's daemon, or the registry."""
+    _daemon_command("start", target, daemon)

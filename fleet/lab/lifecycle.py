@@ -283,3 +283,19 @@ def stop_daemon(paths: LabPaths, name: str, daemon: str) -> None:
 def start_daemon(paths: LabPaths, name: str, daemon: str) -> None:
     one = lab_robot(paths, name)
     robot.restart_daemon(paths, one, daemon)
+
+
+def stop_registry(paths: LabPaths) -> None:
+    pid = registry.running_pid(paths)
+    if pid:
+        procs.stop([pid])
+
+
+def start_registry(paths: LabPaths) -> None:
+    stop_registry(paths)
+    saved = _read_state(paths)
+    if saved is None:
+        raise LabError("no lab is up")
+    spec = LabSpec.from_dict(saved["spec"])  # type: ignore[arg-type]
+    registry.start(paths)
+    registry.wait_ready(paths, spec.registry)

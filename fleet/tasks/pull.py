@@ -176,10 +176,11 @@ def _pull(
     digest = descriptor["Descriptor"]["digest"]
     _check_fits(descriptor, ref, credential, platform, options)
     local = _local_image(client, ref)
-    old_digest = _repo_digest(local, ref)
+    held = _repo_digests(local, ref)
+    old_digest = digest if digest in held else (held[0] if held else None)
     fits_locally = local is not None and platform_matches(platform, _image_platform(local))
     data = {**base, "digest": digest, "old_digest": old_digest}
-    if old_digest == digest and fits_locally and not options.always:
+    if digest in held and fits_locally and not options.always:
         return HostResult(
             host.name, Status.OK, f"up to date ({variant})", {**data, "pulled": False}
         )
@@ -198,7 +199,7 @@ def _pull(
     seen = _image_platform(image) if image else {}
     if not image or not platform_matches(platform, seen):
         raise PullFailed(f"pulled image is {describe(seen)}, robot needs {platform}")
-    new_digest = progress.digest or _repo_digest(image, ref) or digest
+    new_digest = progress.digest or digest
     note = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
     seconds = time.monotonic() - started
     data = {**data, "digest": new_digest, "pulled": True, **progress.counts()}
@@ -282,12 +283,15 @@ def _image_platform(image: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _repo_digest(image: dict[str, Any] | None, ref: Reference) -> str | None:
+def _repo_digests(image: dict[str, Any] | None, ref: Reference) -> list[str]:
+    """Digests this image was pulled by under the reference's name: one image can hold
+    several (an index's and its platform manifest's, when pulled by two tags)."""
+    found = []
     for entry in (image or {}).get("RepoDigests") or []:
         name, _, digest = entry.partition("@")
         if name == ref.name:
-            return digest
-    return None
+            found.append(digest)
+    return found
 
 
 def _stream_pull(
