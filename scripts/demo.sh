@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The newcomer's tour: install, bring up a simulated fleet of mixed boards (three PCs, the
 # first a Duckiebot, a Jetson Nano, a Raspberry Pi 3 and a Raspberry Pi 4 on a 32-bit OS,
-# the arm ones emulated), and show it. `fleet lab down` takes it all away again.
+# the arm ones emulated), then find them, ask what they are, give them the registry
+# account, and pull the image each one can run. `fleet lab down` takes it all away again.
 # The first run builds the robots' root filesystems (a few minutes); later runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,18 +12,25 @@ fleet=.venv/bin/fleet
 echo "== fleet lab up: 6 robots with sshd, Docker and avahi, plus a TLS registry"
 inventory=$($fleet lab up --profile amd64:3 --profile jetson-nano --profile raspberrypi3 \
     --profile raspberrypi4-32 --duckiebots 1)
-$fleet lab status
-echo "== the lab's inventory ($inventory)"
-cat "$inventory"
-echo "== each robot's Docker daemon, over SSH with the lab key"
-key=$(dirname "$inventory")/id_ed25519
-for address in $(grep -o 'ansible_host: .*' "$inventory" | cut -d' ' -f2); do
-    printf '%s: ' "$address"
-    ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-        -o LogLevel=ERROR "root@$address" \
-        'model=$(tr -d "\0" < /sys/firmware/devicetree/base/model 2>/dev/null || echo PC)
-         echo "$(hostname) ($model): kernel $(uname -m), userland $(dpkg --print-architecture),"\
-              "Docker $(docker version --format "{{.Server.Os}}/{{.Server.Arch}}")"'
-done
+lab=$(dirname "$inventory")
+registry=198.18.0.1:5000
+# The lab's robots get new host keys with every lab: trust them in a file of the lab's own.
+trust=(--known-hosts "$lab/known_hosts" --accept-new)
+
+echo "== fleet discover: the robots announce themselves over mDNS"
+$fleet discover --interface fleetlab0 --timeout 3
+
+echo "== fleet facts: what each robot is, and the image variant it can run"
+$fleet facts -i "$inventory" "${trust[@]}"
+
+echo "== fleet login: the registry account, checked, stored, and written to each robot"
+python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["accounts"]["robot"])' \
+    "$lab/credentials.json" |
+    $fleet login "$registry" --username robot --password-stdin --ca-cert "$lab/registry/ca.crt" \
+        -i "$inventory" "${trust[@]}"
+
+echo "== fleet pull: one reference, the right variant on every robot"
+$fleet pull "$registry/duckietown/dt-core:daffy" -i "$inventory" "${trust[@]}"
+
 echo
 echo "The lab stays up for you to try: $fleet --help. Take it down with: $fleet lab down"
