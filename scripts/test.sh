@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check fleet tests
-.venv/bin/ruff format --check --quiet fleet tests
+.venv/bin/ruff check fleet tests benchmarks
+.venv/bin/ruff format --check --quiet fleet tests benchmarks
 exec .venv/bin/python -m pytest -q "$@"
