@@ -61,11 +61,14 @@ def _read_secret(password_stdin: bool) -> str:
     return secret
 
 
-def _targeted(inventory: Path | None, limit: str | None, hosts: str | None) -> bool:
-    return any(v is not None for v in (inventory, limit, hosts))
+def _targeted(run: RunOptions) -> bool:
+    """Robots are written to only when the user named some (-i, -l or -H)."""
+    return any(v is not None for v in (run.inventory, run.limit, run.hosts))
 
 
+@opt.robot_command(ssh_user=False)  # -u is --username here, as in docker login
 def login(
+    run: RunOptions,
     registry: Registry = None,
     username: Annotated[str | None, typer.Option("--username", "-u", help="Account name.")] = None,
     password_stdin: Annotated[
@@ -83,15 +86,6 @@ def login(
     force: Annotated[
         bool, typer.Option(help="Replace a corrupt config.json on a robot (a backup is kept).")
     ] = False,
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 120.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
 ) -> None:
     """Store a registry account (checked with the registry first) and, with -i/-l/-H,
     write it into each robot's Docker config so the robot itself can pull.
@@ -128,7 +122,7 @@ def login(
         )
     elif not store.usernames(key):
         raise FleetError(f"no account stored for {display_name(key)}: pass --username")
-    if not _targeted(inventory, limit, hosts):
+    if not _targeted(run):
         raise typer.Exit(0)
     default_user = credential.username if credential else None
 
@@ -138,22 +132,12 @@ def login(
             return HostResult(host.name, Status.FAILED, chosen)
         return push_credential(session, host, chosen, docker_user=docker_user, force=force)
 
-    options = RunOptions(
-        inventory,
-        limit,
-        hosts,
-        forks,
-        timeout,
-        json_output,
-        accept_new,
-        False,
-        known_hosts,
-        retry_file,
-    )
-    raise typer.Exit(run_on_robots(options, task))
+    raise typer.Exit(run_on_robots(run, task))
 
 
+@opt.robot_command(ssh_user=False)
 def logout(
+    run: RunOptions,
     registry: Registry = None,
     local: Annotated[
         bool, typer.Option("--local", help="Also remove the account(s) from fleet's store.")
@@ -162,35 +146,14 @@ def logout(
         str | None, typer.Option("--username", "-u", help="With --local: only this account.")
     ] = None,
     docker_user: DockerUser = None,
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 120.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
 ) -> None:
     """Remove a registry's credential from the targeted robots (ok where it was not there),
     and with --local from fleet's own store."""
     key = _key(registry)
     code = 0
-    if _targeted(inventory, limit, hosts):
-        options = RunOptions(
-            inventory,
-            limit,
-            hosts,
-            forks,
-            timeout,
-            json_output,
-            accept_new,
-            False,
-            known_hosts,
-            retry_file,
-        )
+    if _targeted(run):
         code = run_on_robots(
-            options, lambda s, host, ctx: remove_credential(s, host, key, docker_user=docker_user)
+            run, lambda s, host, ctx: remove_credential(s, host, key, docker_user=docker_user)
         )
     if local:
         removed = Store().remove(key, username)
@@ -233,34 +196,15 @@ def _held(result: HostResult) -> str:
 
 
 @credentials_app.command("audit")
+@opt.robot_command()
 def audit(
+    run: RunOptions,
     docker_user: DockerUser = None,
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 120.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
 ) -> None:
     """Per robot: which registries it holds credentials for, as which user, with the
     fingerprint, so you can see who still holds a token you are revoking."""
-    options = RunOptions(
-        inventory,
-        limit,
-        hosts,
-        forks,
-        timeout,
-        json_output,
-        accept_new,
-        False,
-        known_hosts,
-        retry_file,
-    )
     code = run_on_robots(
-        options,
+        run,
         lambda s, host, ctx: audit_robot(s, host, docker_user=docker_user),
         [("registry  user  fingerprint", _held)],
     )

@@ -41,35 +41,11 @@ COLUMNS = [
 ]
 
 
-def facts(
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    user: opt.User = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 120.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    ask_pass: opt.AskPass = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
-) -> None:
+@opt.robot_command(ask_pass=True)
+def facts(run: RunOptions) -> None:
     """What each robot is: model, OS, kernel and userland architecture, Docker server,
     free space for images, and the image variant fleet would pull there, with the reason."""
-    options = RunOptions(
-        inventory,
-        limit,
-        hosts,
-        forks,
-        timeout,
-        json_output,
-        accept_new,
-        ask_pass,
-        known_hosts,
-        retry_file,
-        user,
-    )
     code = run_on_robots(
-        options, lambda session, host, ctx: gather_facts(session, host, timeout), COLUMNS
+        run, lambda session, host, ctx: gather_facts(session, host, run.timeout), COLUMNS
     )
     raise typer.Exit(code)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +16,7 @@ Inventory = Annotated[
     typer.Option(
         "--inventory",
         "-i",
-        help="Ansible YAML inventory: a file or a directory [default: inventory/].",
+        help="Ansible YAML inventory, a file or a directory; inventory/ when not given.",
     ),
 ]
 Limit = Annotated[
@@ -55,13 +59,69 @@ AskPass = Annotated[
 ]
 KnownHostsFile = Annotated[
     Path | None,
-    typer.Option("--known-hosts", help="known_hosts file (default: ~/.ssh/known_hosts)."),
+    typer.Option("--known-hosts", help="known_hosts file; ~/.ssh/known_hosts when not given."),
 ]
 RetryFile = Annotated[
     Path | None,
     typer.Option(
         "--retry-file",
-        help="Where failed and unreachable robots are listed "
-        "(default: ~/.local/state/fleet/last.retry).",
+        help="Where failed and unreachable robots are listed; "
+        "~/.local/state/fleet/last.retry when not given.",
     ),
 ]
+
+
+# -- one declaration of the targeting options for every robot-facing command --
+
+SHARED: dict[str, tuple[object, object]] = {
+    "inventory": (Inventory, None),
+    "limit": (Limit, None),
+    "hosts": (Hosts, None),
+    "user": (User, None),
+    "forks": (Forks, 10),
+    "json_output": (Json, False),
+    "accept_new": (AcceptNew, False),
+    "known_hosts": (KnownHostsFile, None),
+    "retry_file": (RetryFile, None),
+}
+
+
+def robot_command(
+    *, timeout: float = 120.0, ask_pass: bool = False, ssh_user: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the shared targeting options and hand them to it as `run`, one
+    RunOptions. The command declares only its own options and a `run` parameter."""
+    from fleet.cli.common import RunOptions
+
+    shared = dict(SHARED, timeout=(Timeout, timeout))
+    if ask_pass:
+        shared["ask_pass"] = (AskPass, False)
+    if not ssh_user:
+        del shared["user"]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(func, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(func).parameters.values()
+            if p.name != "run"
+        ]
+        added = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
+            )
+            for name, (kind, default) in shared.items()
+        ]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in shared}
+            values["json"] = values.pop("json_output")
+            return func(run=RunOptions(**values), **kwargs)
+
+        command.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in own + added}
+        del command.__wrapped__  # typer must see the new signature, not the function's
+        return command
+
+    return decorate

@@ -47,7 +47,9 @@ def fleet_summary(report: RunReport) -> str:
     return "robots holding it: " + ", ".join(parts)
 
 
+@opt.robot_command(timeout=1800.0)
 def pull(
+    run: RunOptions,
     image: Annotated[
         str,
         typer.Argument(
@@ -69,16 +71,6 @@ def pull(
             help="CA certificate this machine trusts for the registry (robots use their own)."
         ),
     ] = None,
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    user: opt.User = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 1800.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
 ) -> None:
     """Pull on every targeted robot the image variant its Docker daemon can run:
     arm32v7, arm64v8 or amd64, decided by the daemon's platform (a Pi 4 on a 32-bit OS
@@ -87,7 +79,7 @@ def pull(
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
-    targets = select_targets(inventory, limit, hosts)
+    targets = select_targets(run.inventory, run.limit, run.hosts)
     if any(is_unencrypted(h) for h in targets.hosts):
         Console(stderr=True).print(
             "[yellow]warning:[/] some robots are reached over tcp:// (fleet_docker_host): "
@@ -95,19 +87,6 @@ def pull(
         )
     options = PullOptions(image, arch_suffix, always, check, ca_cert)
     store = Store()
-    run = RunOptions(
-        inventory,
-        limit,
-        hosts,
-        forks,
-        timeout,
-        json_output,
-        accept_new,
-        False,
-        known_hosts,
-        retry_file,
-        user,
-    )
     code = run_on_robots(
         run,
         lambda session, host, ctx: pull_on_robot(session, host, ctx, options, store),

@@ -50,36 +50,14 @@ def forget(
 
 
 @keys_app.command("install")
+@opt.robot_command(timeout=60.0, ask_pass=True)
 def keys_install(
+    run: RunOptions,
     key: Annotated[
         Path | None, typer.Option("--key", help="Public key file (default: ~/.ssh/id_ed25519.pub).")
     ] = None,
-    inventory: opt.Inventory = None,
-    limit: opt.Limit = None,
-    hosts: opt.Hosts = None,
-    user: opt.User = None,
-    forks: opt.Forks = 10,
-    timeout: opt.Timeout = 60.0,
-    json_output: opt.Json = False,
-    accept_new: opt.AcceptNew = False,
-    ask_pass: opt.AskPass = False,
-    known_hosts: opt.KnownHostsFile = None,
-    retry_file: opt.RetryFile = None,
 ) -> None:
     """Append your public key to each robot's ~/.ssh/authorized_keys (once: a second run
     changes nothing). Log in with --ask-pass or FLEET_SSH_PASSWORD the first time."""
     line = public_key(key)
-    options = RunOptions(
-        inventory,
-        limit,
-        hosts,
-        forks,
-        timeout,
-        json_output,
-        accept_new,
-        ask_pass,
-        known_hosts,
-        retry_file,
-        user,
-    )
-    raise typer.Exit(run_on_robots(options, lambda s, host, ctx: install_key(s, host, line)))
+    raise typer.Exit(run_on_robots(run, lambda s, host, ctx: install_key(s, host, line)))
