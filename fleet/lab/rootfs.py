@@ -64,6 +64,26 @@ def ensure_rootfs(
     return tree
 
 
+def _build_step(profile: Profile, step: str, args: list[str], log_file: Path) -> None:
+    """Run one build step, append its output to the log, and on failure say which step
+    failed and how to retry."""
+    retry = "Rerun `fleet lab up` to retry; the half-built tree is discarded."
+    try:
+        done = run(args, check=False, timeout=1800)
+    except LabError as exc:
+        raise LabError(
+            f"building the {profile.name} root filesystem failed at {step}: {exc}. {retry}"
+        ) from None
+    with open(log_file, "ab") as log:
+        log.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
+        raise LabError(
+            f"building the {profile.name} root filesystem failed at {step} "
+            f"(exit {done.returncode}): {' | '.join(tail)}. Full log: {log_file}. {retry}"
+        )
+
+
 def _debootstrap(profile: Profile, target: Path, log_file: Path) -> None:
     mirror = os.environ.get("FLEET_LAB_MIRROR", DEFAULT_MIRROR)
     args = [
@@ -75,21 +95,8 @@ def _debootstrap(profile: Profile, target: Path, log_file: Path) -> None:
         str(target),
         mirror,
     ]
-    try:
-        done = run(args, check=False, timeout=1800)
-    except LabError as exc:
-        raise LabError(
-            f"building the {profile.name} root filesystem failed at debootstrap: {exc}. "
-            "Rerun `fleet lab up` to retry; the half-built tree is discarded."
-        ) from None
-    log_file.write_bytes(done.stdout + done.stderr)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
-        raise LabError(
-            f"building the {profile.name} root filesystem failed at debootstrap "
-            f"(exit {done.returncode}): {' | '.join(tail)}. Full log: {log_file}. "
-            "Rerun `fleet lab up` to retry; the half-built tree is discarded."
-        )
+    log_file.unlink(missing_ok=True)
+    _build_step(profile, "debootstrap", args, log_file)
 
 
 def _install_foreign_docker(profile: Profile, tree: Path, log_file: Path) -> None:
@@ -105,31 +112,8 @@ def _install_foreign_docker(profile: Profile, tree: Path, log_file: Path) -> Non
         'set -e; mount -t proc proc "$1/proc"; cp /etc/resolv.conf "$1/etc/resolv.conf"; '
         'chroot "$1" sh -c "$2"'
     )
-    done = run(
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            str(tree),
-            inside,
-        ],
-        check=False,
-        timeout=1800,
-    )
-    with open(log_file, "ab") as log:
-        log.write(done.stdout + done.stderr)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
-        raise LabError(
-            f"building the {profile.name} root filesystem failed while installing "
-            f"docker.io:{arch} (exit {done.returncode}): {' | '.join(tail)}. "
-            f"Full log: {log_file}. Rerun `fleet lab up` to retry."
-        )
+    args = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+    _build_step(profile, f"installing docker.io:{arch}", [*args, str(tree), inside], log_file)
 
 
 def _strip_identity(tree: Path) -> None:

@@ -10,7 +10,7 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,23 @@ def helper_call(
         raise RemoteError(f"credential helper {helper} failed to {action}: {detail}")
 
 
+def _on_robot(host: Host, work: Callable[[], HostResult]) -> HostResult:
+    """One robot's work, with its failures turned into its result."""
+    try:
+        return work()
+    except (Unreachable, TimeoutError) as exc:
+        return HostResult(host.name, Status.UNREACHABLE, str(exc))
+    except (RemoteError, ValueError) as exc:
+        return HostResult(host.name, Status.FAILED, str(exc))
+
+
+def _parsed(current: RobotConfig) -> dict[str, Any]:
+    try:
+        return dockerconfig.parse(current.text or "")
+    except dockerconfig.CorruptConfig as exc:
+        raise RemoteError(f"{current.path} is {exc}") from None
+
+
 def push_credential(
     session: Session,
     host: Host,
@@ -136,20 +153,17 @@ def push_credential(
     docker_user: str | None = None,
     force: bool = False,
 ) -> HostResult:
-    name = host.name
-    try:
+    def work() -> HostResult:
+        name = host.name
         conn = session.connection(host)
         current = read_config(conn, docker_user)
         try:
-            config = dockerconfig.parse(current.text or "")
-        except dockerconfig.CorruptConfig as exc:
+            config = _parsed(current)
+        except RemoteError as exc:
             if not force:
-                return HostResult(
-                    name,
-                    Status.FAILED,
-                    f"{current.path} is {exc}; fix it, or rerun with --force "
-                    "(which keeps a backup)",
-                )
+                raise RemoteError(
+                    f"{exc}; fix it, or rerun with --force (which keeps a backup)"
+                ) from None
             edit = dockerconfig.set_auth(
                 "", credential.registry, credential.username, credential.secret
             )
@@ -164,14 +178,12 @@ def push_credential(
                 return HostResult(
                     name, Status.OK, f"{credential.username} already in helper {helper}"
                 )
-            payload = json.dumps(
-                {
-                    "ServerURL": credential.registry,
-                    "Username": credential.username,
-                    "Secret": credential.secret,
-                }
-            ).encode()
-            helper_call(conn, helper, "store", payload, docker_user)
+            payload = {
+                "ServerURL": credential.registry,
+                "Username": credential.username,
+                "Secret": credential.secret,
+            }
+            helper_call(conn, helper, "store", json.dumps(payload).encode(), docker_user)
             return HostResult(
                 name, Status.CHANGED, f"stored {credential.username} in helper {helper}"
             )
@@ -184,24 +196,18 @@ def push_credential(
             )
         write_config(conn, current.path, edit.text, docker_user, backup=False)
         return HostResult(name, Status.CHANGED, f"wrote {credential.username} to {current.path}")
-    except (Unreachable, TimeoutError) as exc:
-        return HostResult(name, Status.UNREACHABLE, str(exc))
-    except (RemoteError, ValueError) as exc:
-        return HostResult(name, Status.FAILED, str(exc))
+
+    return _on_robot(host, work)
 
 
 def remove_credential(
     session: Session, host: Host, registry: str, *, docker_user: str | None = None
 ) -> HostResult:
-    name = host.name
-    try:
+    def work() -> HostResult:
+        name = host.name
         conn = session.connection(host)
         current = read_config(conn, docker_user)
-        try:
-            config = dockerconfig.parse(current.text or "")
-        except dockerconfig.CorruptConfig as exc:
-            return HostResult(name, Status.FAILED, f"{current.path} is {exc}")
-        helper = dockerconfig.helper_for(config, registry)
+        helper = dockerconfig.helper_for(_parsed(current), registry)
         if helper:
             if helper_get(conn, helper, registry, docker_user) is None:
                 return HostResult(name, Status.OK, f"helper {helper} holds nothing for it")
@@ -212,22 +218,16 @@ def remove_credential(
             return HostResult(name, Status.OK, "not logged in there")
         write_config(conn, current.path, edit.text, docker_user, backup=False)
         return HostResult(name, Status.CHANGED, f"removed from {current.path}")
-    except (Unreachable, TimeoutError) as exc:
-        return HostResult(name, Status.UNREACHABLE, str(exc))
-    except (RemoteError, ValueError) as exc:
-        return HostResult(name, Status.FAILED, str(exc))
+
+    return _on_robot(host, work)
 
 
 def audit_robot(session: Session, host: Host, *, docker_user: str | None = None) -> HostResult:
     """Which registries a robot holds, as whom, with each secret's fingerprint."""
-    name = host.name
-    try:
+
+    def work() -> HostResult:
         conn = session.connection(host)
-        current = read_config(conn, docker_user)
-        try:
-            config = dockerconfig.parse(current.text or "")
-        except dockerconfig.CorruptConfig as exc:
-            return HostResult(name, Status.FAILED, f"{current.path} is {exc}")
+        config = _parsed(read_config(conn, docker_user))
         held = [
             {
                 "registry": display_name(reg),
@@ -260,11 +260,9 @@ def audit_robot(session: Session, host: Host, *, docker_user: str | None = None)
                         }
                     )
         summary = ", ".join(f"{h['registry']}={h['username']}" for h in held) or "no credentials"
-        return HostResult(name, Status.OK, summary, {"credentials": held})
-    except (Unreachable, TimeoutError) as exc:
-        return HostResult(name, Status.UNREACHABLE, str(exc))
-    except (RemoteError, ValueError) as exc:
-        return HostResult(name, Status.FAILED, str(exc))
+        return HostResult(host.name, Status.OK, summary, {"credentials": held})
+
+    return _on_robot(host, work)
 
 
 def credential_for_host(
