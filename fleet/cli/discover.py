@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.table import Table
 
 from fleet.discovery.browse import Browser, interface_addresses
 from fleet.discovery.records import Robot, filter_type, merge
-from fleet.discovery.resolve import ResolveError, Resolver
+from fleet.discovery.resolve import ResolveError, Resolver, system_resolves_local
 from fleet.errors import ExitCode
 from fleet.inventory.save import save_hosts
 
@@ -47,12 +46,10 @@ def robots_table(robots: list[Robot]) -> Table:
 
 def inventory_vars(robot: Robot) -> dict[str, Any]:
     """Variables a saved host needs: an address only when this machine's own resolver
-    cannot find NAME.local (no nss-mdns), so `ansible -i` reaches it too; a port when
-    SSH is not on 22."""
+    cannot find NAME.local (no nss-mdns in nsswitch.conf), so `ansible -i` reaches it
+    too; a port when SSH is not on 22."""
     found: dict[str, Any] = {}
-    try:
-        socket.getaddrinfo(robot.hostname, None)
-    except (socket.gaierror, UnicodeError):
+    if not system_resolves_local():
         ipv4 = [a for a in robot.addresses if ":" not in a]
         if ipv4:
             found["ansible_host"] = ipv4[0]

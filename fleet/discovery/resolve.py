@@ -9,12 +9,32 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 
 from fleet.errors import FleetError
 
 
 class ResolveError(FleetError):
     pass
+
+
+def nss_resolves_local(nsswitch: str) -> bool:
+    """Whether the `hosts:` line of an nsswitch.conf sends .local names to mDNS (nss-mdns)."""
+    for line in nsswitch.splitlines():
+        if line.strip().startswith("hosts:"):
+            return "mdns" in line
+    return False
+
+
+def system_resolves_local(path: Path = Path("/etc/nsswitch.conf")) -> bool:
+    try:
+        return nss_resolves_local(path.read_text())
+    except OSError:
+        return False
+
+
+def is_local_name(name: str) -> bool:
+    return name.rstrip(".").lower().endswith(".local")
 
 
 INTERFACE_ENV = "FLEET_MDNS_INTERFACE"
@@ -41,11 +61,14 @@ class Resolver:
         with self._lock:
             if name in self._cache:
                 return self._cache[name]
-        address = self._system(name)
-        if address is None and name.rstrip(".").endswith(".local"):
+        # Without nss-mdns the system resolver would ask unicast DNS about .local names,
+        # which RFC 6762 keeps for mDNS: ask mDNS ourselves instead.
+        local = is_local_name(name)
+        address = None if local and not system_resolves_local() else self._system(name)
+        if address is None and local:
             address = self._mdns(name)
         if address is None:
-            if name.rstrip(".").endswith(".local"):
+            if local:
                 raise ResolveError(f"{name} did not answer mDNS within {self.timeout:g} s")
             raise ResolveError(f"cannot resolve {name}")
         with self._lock:

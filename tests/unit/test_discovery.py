@@ -127,3 +127,17 @@ def test_browse_over_loopback_sees_a_robot_and_its_goodbye():
     while _threads() - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _threads() - before == set(), "zeroconf or the resolver pool left a thread"
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "expected"),
+    [
+        ("hosts:          files dns\n", False),
+        ("hosts: files mdns4_minimal [NOTFOUND=return] dns\n", True),
+        ("# hosts: mdns\npasswd: files\n", False),
+    ],
+)
+def test_local_names_go_to_the_system_resolver_only_with_nss_mdns(nsswitch, expected):
+    from fleet.discovery.resolve import nss_resolves_local
+
+    assert nss_resolves_local(nsswitch) is expected
