@@ -30,7 +30,8 @@ IMAGE = "demo/payload:v1"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of the no-op case")
+    parser.add_argument("--cold-reps", type=int, default=3, help="repetitions of full pulls")
     parser.add_argument("--sizes", default="1,4,8,16")
     parser.add_argument("--link-rate", default="50mbit")
     args = parser.parse_args()
@@ -87,13 +88,16 @@ def main() -> None:
         return timed(command, env=env, shell=True)
 
     methods = {"fleet pull": fleet_pull, "docker loop": sequential, "xargs -P": parallel}
-    print(f"lab: {len(addresses)} robots, links {args.link_rate}; image {IMAGE}; reps {args.reps}")
+    print(
+        f"lab: {len(addresses)} robots, links {args.link_rate}; image {IMAGE}; "
+        f"reps: {args.cold_reps} cold, {args.reps} no-op"
+    )
     for case in ("cold", "no-op"):
         print(f"\n== {case} ({'robots without the image' if case == 'cold' else 'all up to date'})")
         print(f"{'robots':>6} {'method':<12} {'median s':>9} {'cpu s':>7} {'ratio':>8}")
         for n in sizes:
             runs: dict[str, list] = {m: [] for m in methods}
-            for _ in range(args.reps):
+            for _ in range(args.cold_reps if case == "cold" else args.reps):
                 for method, run in methods.items():
                     if case == "cold":
                         remove(n)
