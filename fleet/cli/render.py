@@ -20,6 +20,17 @@ from fleet.runner import Event
 Column = tuple[str, Callable[[HostResult], str]]
 
 
+def progress_text(data: dict[str, Any], speed: float) -> str:
+    """One robot's pull, as a line: variant, layers, bytes, speed (pure)."""
+    mb = 1024 * 1024
+    variant = f"{data['variant']} " if data.get("variant") else ""
+    return (
+        f"{variant}{data.get('layers_done', 0)}/{data.get('layers', 0)} layers  "
+        f"{data['bytes_done'] / mb:.1f}/{data.get('bytes_total', 0) / mb:.1f} MB  "
+        f"{speed / mb:.1f} MB/s"
+    )
+
+
 class Renderer:
     def __init__(
         self,
@@ -35,6 +46,7 @@ class Renderer:
         self.live: Live | None = None
         self.progress_interval = progress_interval
         self._last_progress: dict[str, float] = {}
+        self._last_bytes: dict[str, tuple[float, int]] = {}
 
     def __enter__(self) -> Renderer:
         if not self.json_mode and self.err.is_terminal:
@@ -73,7 +85,7 @@ class Renderer:
         if event.kind == "start":
             self.state[event.host] = "[cyan]working[/]"
         elif event.kind == "progress":
-            self.state[event.host] = " ".join(f"{k}={v}" for k, v in event.data.items())
+            self.state[event.host] = self._progress_text(event.host, event.data)
         elif event.result is not None:
             result = event.result
             style = STATUS_STYLE[result.status]
@@ -82,6 +94,15 @@ class Renderer:
                 self.err.print(f"{result.host}: [{style}]{result.status}[/] {result.reason}")
         if self.live is not None:
             self.live.update(self._table())
+
+    def _progress_text(self, host: str, data: dict[str, Any]) -> str:
+        if "bytes_done" not in data:
+            return " ".join(f"{k}={v}" for k, v in data.items())
+        now, done = time.monotonic(), int(data["bytes_done"])
+        then, before = self._last_bytes.get(host, (now, done))
+        self._last_bytes[host] = (now, done)
+        speed = (done - before) / (now - then) if now > then else 0.0
+        return progress_text(data, speed)
 
     def recap(
         self, report: RunReport, retry_file: Path | None, columns: Sequence[Column] = ()

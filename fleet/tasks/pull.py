@@ -189,7 +189,7 @@ def _pull(
             host.name, Status.CHANGED, f"would pull {ref} for {platform}", {**data, "pulled": False}
         )
     progress, more = with_retries(
-        lambda: _stream_pull(client, ref, platform, auth, ctx),
+        lambda: _stream_pull(client, ref, platform, auth, ctx, variant),  # type: ignore[arg-type]
         options.attempts,
         options.backoff,
         retried,
@@ -300,6 +300,7 @@ def _stream_pull(
     platform: Platform,
     auth: dict[str, str] | None,
     ctx: TaskContext,
+    variant: str,
 ) -> PullProgress:
     progress = PullProgress()
     stream = client.pull(
@@ -314,7 +315,7 @@ def _stream_pull(
         progress.feed(event)
         if progress.error:
             break
-        ctx.progress(**progress.counts())
+        ctx.progress(variant=variant, **progress.counts())
     if progress.error:
         kind = classify(progress.error)
         if kind == "auth":

@@ -86,3 +86,19 @@ def test_ctrl_c_starts_no_new_robot_and_lets_running_ones_finish():
 )
 def test_exit_codes(statuses, code):
     assert exit_code(statuses) == code
+
+
+def test_a_pull_progress_line():
+    from fleet.cli.render import progress_text
+
+    line = progress_text(
+        {
+            "variant": "arm32v7",
+            "layers_done": 2,
+            "layers": 6,
+            "bytes_done": 20 * 2**20,
+            "bytes_total": 50 * 2**20,
+        },
+        speed=6 * 2**20,
+    )
+    assert line == "arm32v7 2/6 layers  20.0/50.0 MB  6.0 MB/s"
