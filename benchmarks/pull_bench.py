@@ -42,12 +42,11 @@ def main() -> None:
     registry = accounts["registry"]
     image = f"{registry}/{IMAGE}"
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-    env = _client_env(work, paths, accounts)
-    known = work / "known_hosts"
-    inventory = paths.inventory
     addresses = [r["address"] for r in status["robots"]]
     names = [f"{r['name']}.local" for r in status["robots"]]
-    _prime_known_hosts(addresses, names, inventory, known, env)
+    env = _client_env(work, paths, accounts, addresses, names)
+    known = work / "known_hosts"
+    inventory = paths.inventory
 
     def remove(n: int) -> None:
         for address in addresses[:n]:
@@ -123,7 +122,9 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _client_env(work: Path, paths: LabPaths, accounts: dict) -> dict:
+def _client_env(
+    work: Path, paths: LabPaths, accounts: dict, addresses: list[str], names: list[str]
+) -> dict:
     """docker CLI and fleet both use the lab key, our known_hosts and the robot account."""
     bin_dir = work / "bin"
     bin_dir.mkdir()
@@ -138,14 +139,18 @@ def _client_env(work: Path, paths: LabPaths, accounts: dict) -> dict:
         "DOCKER_CONFIG": str(work / "docker"),
         "FLEET_CREDENTIALS": str(work / "store.json"),
     }
+    _prime_known_hosts(addresses, names, paths.inventory, known, env)
     password = accounts["accounts"]["robot"]
+    # No Docker daemon runs on this machine: a robot's daemon checks the login, and the
+    # client keeps it in DOCKER_CONFIG and sends it with every pull, as fleet does.
+    login = ["docker", "-H", f"ssh://root@{addresses[0]}", "login", "-u", "robot"]
     subprocess.run(
-        ["docker", "login", "-u", "robot", "--password-stdin", accounts["registry"]],
+        [*login, "--password-stdin", accounts["registry"]],
         input=password,
         text=True,
         capture_output=True,
         env={**os.environ, **env},
-        check=False,
+        check=True,
     )
     subprocess.run(
         [
