@@ -144,6 +144,18 @@ class Lab:
     def registry(self) -> str:
         return self.status["registry"]
 
+    def login_args(self, user: str = "robot") -> list[str]:
+        """`fleet login` of one of the lab registry's accounts (its secret goes on stdin)."""
+        return [
+            "login",
+            self.registry,
+            "--username",
+            user,
+            "--password-stdin",
+            "--ca-cert",
+            str(self.paths.ca_cert),
+        ]
+
     @property
     def known_hosts(self) -> Path:
         return self.workdir / "known_hosts"

@@ -48,13 +48,7 @@ def client(lab, tmp_path):
 def _login(client, lab, *targets, user="robot", secret=None, extra=(), check=True):
     secret = lab.accounts["accounts"][user] if secret is None else secret
     return client(
-        "login",
-        lab.registry,
-        "--username",
-        user,
-        "--password-stdin",
-        "--ca-cert",
-        str(lab.paths.ca_cert),
+        *lab.login_args(user),
         *extra,
         *(["-i", str(lab.paths.inventory), "-l", ",".join(targets)] if targets else []),
         secret=secret,
@@ -163,13 +157,7 @@ def test_an_account_missing_from_the_store_fails_with_the_command_to_add_it(lab,
         )
     )
     done = client(
-        "login",
-        lab.registry,
-        "--username",
-        "robot",
-        "--password-stdin",
-        "--ca-cert",
-        str(lab.paths.ca_cert),
+        *lab.login_args(),
         "-i",
         str(inventory),
         "-l",

@@ -22,18 +22,7 @@ def puller(lab, tmp_path):
 
     def login():
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "fleet",
-                "login",
-                lab.registry,
-                "--username",
-                "robot",
-                "--password-stdin",
-                "--ca-cert",
-                str(lab.paths.ca_cert),
-            ],
+            [sys.executable, "-m", "fleet", *lab.login_args()],
             input=lab.accounts["accounts"]["robot"],
             capture_output=True,
             text=True,

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from fleet.inventory import load
+from tests.unit.tools import ANSIBLE_INVENTORY
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = YAML(typ="safe").load((Path(__file__).parent / "data/inventory_cases.yaml").read_text())
-ANSIBLE_INVENTORY = shutil.which(
-    "ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-)
 
 
 def _examples():

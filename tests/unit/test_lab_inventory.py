@@ -1,11 +1,9 @@
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from fleet.lab import inventory, spec
+from tests.unit.tools import ANSIBLE_INVENTORY
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_KEY = Path("/var/lib/fleet-lab/id_ed25519")
@@ -14,12 +12,6 @@ LAB_KEY = Path("/var/lib/fleet-lab/id_ed25519")
 def test_repo_example_is_what_the_default_lab_writes():
     rendered = inventory.render(spec.plan(robots=3, duckiebots=1), LAB_KEY)
     assert (REPO / "inventory" / "lab.yaml").read_text() == rendered
-
-
-# ansible-core is a test dependency, installed beside this interpreter.
-ANSIBLE_INVENTORY = shutil.which(
-    "ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-)
 
 
 def test_ansible_reads_the_lab_inventory_with_the_same_hosts_and_vars(tmp_path):
