@@ -76,7 +76,11 @@ def write_config(
 ) -> None:
     """Replace config.json atomically: a temporary file beside it (mode 0600, directory
     0700, the right owner) renamed over it. Killed at any moment, the robot keeps the old
-    file or the new one, never half of one."""
+    file or the new one, never half of one.
+
+    The content comes on stdin; if fleet dies while sending it, the robot's `cat` sees an
+    early end of file, so the script renames only a file of exactly the expected size."""
+    data = text.encode()
     owner = (
         f'chown "$(id -u {docker_user}):$(id -g {docker_user})" "$tmp" "$dir"; '
         if docker_user
@@ -89,10 +93,12 @@ def write_config(
         'rm -f "$dir"/.config.json.fleet-*; '  # what an interrupted run left
         f"{keep}"
         'tmp=$(mktemp "$dir/.config.json.fleet-XXXXXX"); cat > "$tmp"; '
+        f'if [ "$(wc -c < "$tmp")" -ne {len(data)} ]; then rm -f "$tmp"; '
+        'echo "the new config arrived incomplete; nothing changed" >&2; exit 1; fi; '
         f"{owner}"
         'sync "$tmp" 2>/dev/null || true; mv -f "$tmp" "$cfg"'
     )
-    done = conn.run(script, stdin=text.encode())
+    done = conn.run(script, stdin=data)
     if done.exit_status != 0:
         raise RemoteError(f"cannot write {path}: {done.stderr.decode().strip()}")
 

@@ -15,7 +15,8 @@ DEFAULT_KEYS = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
 # The key arrives on stdin; the script adds it only when that exact line is missing.
 INSTALL_SCRIPT = (
     'umask 077; mkdir -p "$HOME/.ssh"; touch "$HOME/.ssh/authorized_keys"; '
-    "IFS= read -r key; "
+    # A key cut short (fleet killed mid-send) has no newline: read fails, nothing is added.
+    'IFS= read -r key || exit 3; [ -n "$key" ] || exit 3; '
     'if grep -qxF "$key" "$HOME/.ssh/authorized_keys"; then echo present; '
     'else printf "%s\\n" "$key" >> "$HOME/.ssh/authorized_keys" && echo added; fi'
 )
