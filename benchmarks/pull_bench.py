@@ -81,8 +81,8 @@ def main() -> None:
 
     def parallel(n: int):
         listing = " ".join(addresses[:n])
-        command = (
-            f"printf '%s\\n' {listing} | xargs -P {n} -I{{}} docker -H ssh://root@{{}} pull -q {image}"
+        command = f"printf '%s\\n' {listing} | xargs -P {n} -I{{}} " + (
+            f"docker -H ssh://root@{{}} pull -q {image}"
         )
         return timed(command, env=env, shell=True)
 
