@@ -4,16 +4,13 @@ ansible-core is a test dependency; `ansible-inventory --list` is the reference."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from fleet.inventory import load
-from tests.unit.tools import ANSIBLE_INVENTORY
+from tests.unit.tools import ansible_list
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = YAML(typ="safe").load((Path(__file__).parent / "data/inventory_cases.yaml").read_text())
@@ -24,20 +21,6 @@ def _examples():
         yield pytest.param(path.read_text(), id=path.name)
     for case in CASES:
         yield pytest.param(case["inventory"], id=case["name"])
-
-
-def ansible_list(path: Path) -> dict:
-    env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(path.parent / "ansible-tmp")}
-    env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"
-    done = subprocess.run(
-        [ANSIBLE_INVENTORY, "-i", str(path), "--list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("text", list(_examples()))

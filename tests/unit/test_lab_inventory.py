@@ -1,9 +1,7 @@
-import json
-import subprocess
 from pathlib import Path
 
 from fleet.lab import inventory, spec
-from tests.unit.tools import ANSIBLE_INVENTORY
+from tests.unit.tools import ansible_list
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_KEY = Path("/var/lib/fleet-lab/id_ed25519")
@@ -17,14 +15,7 @@ def test_repo_example_is_what_the_default_lab_writes():
 def test_ansible_reads_the_lab_inventory_with_the_same_hosts_and_vars(tmp_path):
     path = tmp_path / "lab.yaml"
     path.write_text(inventory.render(spec.plan(robots=4, duckiebots=2), LAB_KEY))
-    done = subprocess.run(
-        [ANSIBLE_INVENTORY, "-i", str(path), "--list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    listed = json.loads(done.stdout)
+    listed = ansible_list(path)
     assert listed["lab"]["hosts"] == [f"robot0{i}.local" for i in range(1, 5)]
     assert listed["duckiebots"]["hosts"] == ["robot01.local", "robot02.local"]
     robot3 = listed["_meta"]["hostvars"]["robot03.local"]
