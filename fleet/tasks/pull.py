@@ -155,7 +155,8 @@ def _pull(
     started: float,
 ) -> HostResult:
     server = client.fleet_server  # type: ignore[attr-defined]
-    kernel = client.info().get("Architecture")
+    # The kernel only tells ARMv6 from ARMv7 under a 32-bit arm daemon: ask only then.
+    kernel = client.info().get("Architecture") if server.get("Arch") == "arm" else None
     choice = choose_variant(
         daemon_arch=server.get("Arch"), kernel_arch=kernel, override=host.vars.get("fleet_arch")
     )
