@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from fleet import __version__
-from fleet.cli import credentials, discover, facts, lab, pull, ssh_cmds
 from fleet.errors import ExitCode, FleetError
 
 try:  # typer vendors click from 0.2x on; older releases use click itself
@@ -19,22 +20,57 @@ except ImportError:  # pragma: no cover
 
 LOG_FILE_ENV = "FLEET_LOG_FILE"  # a debug log of the run goes there when set
 
+# Each subcommand's module, imported only when that subcommand runs (or for --help):
+# `fleet pull` must not pay for the lab's or discovery's imports (zeroconf, asyncio,
+# cryptography's x509) on every start. Name -> (module, a typer command function or app).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "discover": ("fleet.cli.discover", "discover"),
+    "facts": ("fleet.cli.facts", "facts"),
+    "login": ("fleet.cli.credentials", "login"),
+    "logout": ("fleet.cli.credentials", "logout"),
+    "pull": ("fleet.cli.pull", "pull"),
+    "forget": ("fleet.cli.ssh_cmds", "forget"),
+    "lab": ("fleet.cli.lab", "app"),
+    "credentials": ("fleet.cli.credentials", "credentials_app"),
+    "keys": ("fleet.cli.ssh_cmds", "keys_app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root command group, building a subcommand from its module on first use."""
+
+    def list_commands(self, ctx: object) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: object, cmd_name: str):  # noqa: ANN201 - click's Command
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load_subcommand(cmd_name)
+        return self.commands[cmd_name]
+
+
+def load_subcommand(name: str):  # noqa: ANN201 - click's Command
+    module, attribute = SUBCOMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     name="fleet",
     help="Provision fleets of Raspberry Pi and Jetson robots from one laptop: find them over "
     "mDNS, give them registry credentials over SSH, pull the image variant each can run.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(lab.app, name="lab")
-app.command()(discover.discover)
-app.command()(facts.facts)
-app.command()(credentials.login)
-app.command()(credentials.logout)
-app.command()(pull.pull)
-app.add_typer(credentials.credentials_app, name="credentials")
-app.command()(ssh_cmds.forget)
-app.add_typer(ssh_cmds.keys_app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,14 +59,16 @@ def run_on_robots(
     task: Callable[[Session, Host, TaskContext], HostResult],
     columns: Sequence[Column] = (),
     summary: Callable[[RunReport], str] | None = None,
+    warnings_for: Callable[[Sequence[Host]], Iterable[str]] = lambda hosts: (),
 ) -> int:
+    """`warnings_for` names what the command finds worth a warning in the chosen hosts."""
     targets = select_targets(options.inventory, options.limit, options.hosts)
     out, err = consoles()
-    for warning in targets.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     hosts = targets.hosts
     if options.user:
         hosts = [Host(h.name, {**h.vars, "ansible_user": options.user}, h.groups) for h in hosts]
+    for warning in [*targets.warnings, *warnings_for(hosts)]:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     by_name = {h.name: h for h in hosts}
     with Session(ssh_options(options)) as session:
         renderer = Renderer(out, err, json_mode=options.json, hosts=list(by_name))

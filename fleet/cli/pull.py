@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, run_on_robots
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
+from fleet.inventory.model import Host
 from fleet.reference import BadReference, check_template
 from fleet.results import HostResult, RunReport
-from fleet.targets import select_targets
 from fleet.tasks.pull import PullOptions, pull_on_robot
 from fleet.transport.docker_api import is_unencrypted
 
@@ -45,6 +45,15 @@ def fleet_summary(report: RunReport) -> str:
         f"{count} on {digest} ({platform})" for (platform, digest), count in sorted(held.items())
     ]
     return "robots holding it: " + ", ".join(parts)
+
+
+def unencrypted_warning(hosts: Sequence[Host]) -> list[str]:
+    if not any(is_unencrypted(h) for h in hosts):
+        return []
+    return [
+        "some robots are reached over tcp:// (fleet_docker_host): "
+        "that Docker connection, credentials included, is not encrypted"
+    ]
 
 
 @opt.robot_command(timeout=1800.0)
@@ -79,12 +88,6 @@ def pull(
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
-    targets = select_targets(run.inventory, run.limit, run.hosts)
-    if any(is_unencrypted(h) for h in targets.hosts):
-        Console(stderr=True).print(
-            "[yellow]warning:[/] some robots are reached over tcp:// (fleet_docker_host): "
-            "that Docker connection, credentials included, is not encrypted"
-        )
     options = PullOptions(image, arch_suffix, always, check, ca_cert)
     store = Store()
     code = run_on_robots(
@@ -92,5 +95,6 @@ def pull(
         lambda session, host, ctx: pull_on_robot(session, host, ctx, options, store),
         COLUMNS,
         summary=None if check else fleet_summary,
+        warnings_for=unencrypted_warning,
     )
     raise typer.Exit(code)

@@ -17,6 +17,7 @@ from fleet.inventory.model import Host
 from fleet.transport.ssh import Connection, Unreachable
 
 DEFAULT_DOCKER_HOST = "ssh://{user}@{host}"
+POOL_KEY = "http+docker://ssh"
 # Any daemon since Docker 1.12 speaks this; the real version is asked for right after.
 BOOTSTRAP_API_VERSION = "1.24"
 
@@ -36,6 +37,12 @@ class _ChannelAdapter(SSHHTTPAdapter):
 
     def _connect(self) -> None:
         raise Unreachable("the SSH connection to the robot closed")
+
+    def get_connection(self, url: str, proxies: object = None) -> object:
+        # docker-py keys its pools by the whole request URL, so every endpoint would start
+        # one more `docker system dial-stdio` on the robot (a Go program: CPU the robot
+        # and the fleet's pulls share). One pool keeps one HTTP connection alive instead.
+        return super().get_connection(POOL_KEY, proxies)
 
     def close(self) -> None:
         # The session owns the SSH connection; only the HTTP pools end here.
@@ -63,10 +70,10 @@ def api_client(host: Host, conn: Connection | None, timeout: float = 120) -> doc
             base_url="tcp://127.0.0.1:1", version=BOOTSTRAP_API_VERSION, timeout=timeout
         )
         adapter = _ChannelAdapter(conn.client, timeout)
-        client.mount("http+docker://ssh", adapter)
+        client.mount(POOL_KEY, adapter)
         client._custom_adapter = adapter  # noqa: SLF001 - what docker-py itself does for ssh://
         client._unmount("http://", "https://")  # noqa: SLF001
-        client.base_url = "http+docker://ssh"
+        client.base_url = POOL_KEY
     else:
         raise ValueError(f"fleet_docker_host {url!r}: use ssh://... or tcp://...")
     try:

@@ -188,18 +188,26 @@ def test_private_image_needs_an_account_and_works_after_fleet_login(lab, puller,
     assert not (lab.paths.robot_dir("robot03") / "upper/root/.docker/config.json").exists()
 
 
-def _handshakes(lab, name):
+def _sshd_log_counts(lab, name):
+    """(handshakes, sessions) in the robot's sshd log; each Engine API connection is one
+    session running `docker system dial-stdio`."""
     log = lab.paths.robot_dir(name) / "upper/var/log/sshd.log"
-    return log.read_text().count("Accepted publickey") if log.exists() else 0
+    text = log.read_text() if log.exists() else ""
+    return text.count("Accepted publickey"), text.count("Starting session: command")
 
 
-def test_one_ssh_handshake_per_robot_per_pull(lab, puller):
+def test_one_ssh_handshake_and_one_api_connection_per_robot_per_pull(lab, puller):
     names = ["robot01", "robot04", "robot05", "robot06"]
     _remove(lab, [r for r in lab.robots if r["name"] in names], "demo/payload:v1")
-    before = {n: _handshakes(lab, n) for n in names}
-    done, _ = puller("demo/payload:v1", "-l", ",".join(f"{n}.local" for n in names))
-    assert done.returncode == 0, done.stderr
-    assert {n: _handshakes(lab, n) - before[n] for n in names} == {n: 1 for n in names}
+    for case in ("cold", "up to date"):
+        before = {n: _sshd_log_counts(lab, n) for n in names}
+        done, results = puller("demo/payload:v1", "-l", ",".join(f"{n}.local" for n in names))
+        assert done.returncode == 0, done.stderr
+        expected = "changed" if case == "cold" else "ok"
+        assert {r["status"] for r in results.values()} == {expected}
+        after = {n: _sshd_log_counts(lab, n) for n in names}
+        added = {n: (after[n][0] - before[n][0], after[n][1] - before[n][1]) for n in names}
+        assert added == {n: (1, 1) for n in names}, case
 
 
 def test_registry_stopped_mid_pull_fails_after_retries_and_a_rerun_completes(lab, puller):
