@@ -66,9 +66,10 @@ class Renderer:
         return table
 
     def emit(self, record: dict[str, Any]) -> None:
-        self.out.print(
-            json.dumps(record, default=str), markup=False, highlight=False, soft_wrap=True
-        )
+        # Straight to the stream: rich's rendering of a line costs more than making it,
+        # and a JSON line needs none of it. Flushed, so a reader sees each event as it comes.
+        self.out.file.write(json.dumps(record, default=str) + "\n")
+        self.out.file.flush()
 
     def on_event(self, event: Event) -> None:
         if event.kind == "progress":

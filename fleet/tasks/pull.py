@@ -37,6 +37,8 @@ INDEX_TYPES = (
 )
 _AUTH = re.compile(r"no basic auth credentials|unauthorized|authentication required|denied", re.I)
 _MISSING = re.compile(r"manifest unknown|not found|does not exist", re.I)
+# The stream has an event per few hundred KB per layer; the screen wants a few a second.
+PROGRESS_EVERY = 0.1  # seconds between one robot's progress reports
 _TRANSIENT = re.compile(
     r"connection refused|connection reset|broken pipe|i/o timeout|TLS handshake timeout|"
     r"timed? ?out|unexpected EOF|\bEOF\b|50[0234]|Service Unavailable|Bad Gateway|"
@@ -312,11 +314,15 @@ def _stream_pull(
         stream=True,
         decode=True,
     )
+    reported = 0.0
     for event in stream:
         progress.feed(event)
         if progress.error:
             break
-        ctx.progress(variant=variant, **progress.counts())
+        now = time.monotonic()
+        if now - reported >= PROGRESS_EVERY:
+            reported = now
+            ctx.progress(variant=variant, **progress.counts())
     if progress.error:
         kind = classify(progress.error)
         if kind == "auth":
