@@ -102,3 +102,28 @@ def test_a_pull_progress_line():
         speed=6 * 2**20,
     )
     assert line == "arm32v7 2/6 layers  20.0/50.0 MB  6.0 MB/s"
+
+
+def test_json_events_are_one_plain_line_each_and_progress_is_thinned():
+    import io
+    import json
+
+    from rich.console import Console
+
+    from fleet.cli.render import Renderer
+    from fleet.runner import Event
+
+    out = io.StringIO()
+    renderer = Renderer(
+        Console(file=out, width=20), Console(file=io.StringIO()), json_mode=True, hosts=["r1"]
+    )
+    long_reason = "pulled arm32v7 " + "[not markup] " * 10
+    renderer.on_event(Event("start", "r1"))
+    for done in range(5):  # within one progress interval: only the first is kept
+        renderer.on_event(Event("progress", "r1", data={"bytes_done": done}))
+    renderer.on_event(Event("result", "r1", HostResult("r1", Status.CHANGED, long_reason)))
+    lines = out.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]  # a 20-column console wraps nothing
+    assert [r["event"] for r in records] == ["start", "progress", "result"]
+    assert records[1]["bytes_done"] == 0
+    assert records[2]["reason"] == long_reason

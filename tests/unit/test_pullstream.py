@@ -1,0 +1,93 @@
+"""Pull streams the lab's robots really sent, replayed: progress, digest, in-stream errors."""
+
+import json
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from fleet.pullstream import PullProgress
+from fleet.reference import parse
+from fleet.runner import TaskContext
+from fleet.tasks import pull
+
+DATA = Path(__file__).parent / "data"
+CASES = YAML(typ="safe").load((DATA / "pullstream_cases.yaml").read_text())
+
+
+def messages(name):
+    return [json.loads(line) for line in (DATA / "pullstreams" / name).read_text().splitlines()]
+
+
+def fed(name):
+    progress, seen = PullProgress(), []
+    for message in messages(name):
+        progress.feed(message)
+        seen.append(progress.counts())
+        if progress.error:
+            break
+    return progress, seen
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["stream"])
+def test_what_a_recorded_stream_says(case):
+    progress, _ = fed(case["stream"])
+    assert progress.digest == case["digest"]
+    assert progress.up_to_date == case["up_to_date"]
+    assert progress.error == case["error"]
+    if "counts" in case:
+        assert progress.counts() == case["counts"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["stream"])
+def test_progress_never_goes_back(case):
+    _, seen = fed(case["stream"])
+    for before, after in zip(seen, seen[1:], strict=False):
+        assert after["bytes_done"] >= before["bytes_done"]
+        assert after["layers_done"] >= before["layers_done"]
+        assert after["bytes_done"] <= after["bytes_total"]
+
+
+def test_a_dropped_registry_is_a_transient_fault():
+    progress, _ = fed("payload-v1-registry-stopped.jsonl")
+    assert pull.classify(progress.error) == "transient"
+
+
+class _Replay:
+    """An Engine API client whose pull replays a recorded stream."""
+
+    def __init__(self, name):
+        self.name = name
+        self.asked = None
+
+    def pull(self, repository, **kwargs):
+        self.asked = (repository, kwargs)
+        return iter(messages(self.name))
+
+
+def _stream_pull(name):
+    events = queue.Queue()
+    ctx = TaskContext("robot01.local", events, threading.Event())
+    client = _Replay(name)
+    ref = parse("198.18.0.1:5000/demo/payload:v1")
+    progress = pull._stream_pull(client, ref, pull.VARIANTS["arm32v7"], None, ctx, "arm32v7")
+    return progress, events, client
+
+
+def test_a_replayed_pull_asks_for_the_platform_and_reports_progress_sparingly(monkeypatch):
+    monkeypatch.setattr(pull, "PROGRESS_EVERY", 60.0)
+    progress, events, client = _stream_pull("payload-v1-cold.jsonl")
+    assert client.asked[0] == "198.18.0.1:5000/demo/payload"
+    assert client.asked[1]["platform"] == "linux/arm/v7"
+    assert progress.digest.startswith("sha256:b5fb21be")
+    reports = [events.get_nowait() for _ in range(events.qsize())]
+    # 201 messages within one PROGRESS_EVERY: one report, not 201
+    assert len(reports) == 1
+    assert reports[0].data["variant"] == "arm32v7"
+
+
+def test_an_error_inside_the_stream_fails_the_pull_with_the_daemons_words():
+    with pytest.raises(pull.PullFailed, match="connection refused"):
+        _stream_pull("payload-v1-registry-stopped.jsonl")
