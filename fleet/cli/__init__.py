@@ -8,15 +8,12 @@ import os
 import sys
 
 import typer
+from typer._click import Command  # typer vendors click from 0.26 on
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from fleet import __version__
 from fleet.errors import ExitCode, FleetError
-
-try:  # typer vendors click from 0.2x on; older releases use click itself
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException
 
 LOG_FILE_ENV = "FLEET_LOG_FILE"  # a debug log of the run goes there when set
 
@@ -42,7 +39,7 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx: object) -> list[str]:
         return list(SUBCOMMANDS)
 
-    def get_command(self, ctx: object, cmd_name: str):  # noqa: ANN201 - click's Command
+    def get_command(self, ctx: object, cmd_name: str) -> Command | None:
         if cmd_name not in SUBCOMMANDS:
             return None
         if cmd_name not in self.commands:
@@ -50,7 +47,7 @@ class LazyGroup(TyperGroup):
         return self.commands[cmd_name]
 
 
-def load_subcommand(name: str):  # noqa: ANN201 - click's Command
+def load_subcommand(name: str) -> Command:
     module, attribute = SUBCOMMANDS[name]
     target = getattr(importlib.import_module(module), attribute)
     if isinstance(target, typer.Typer):
