@@ -61,8 +61,14 @@ def link_exists(name: str) -> bool:
 
 
 def delete_link(name: str) -> None:
-    if link_exists(name):
-        run(["ip", "link", "delete", name])
+    # A robot's veth also goes when its network namespace is freed, which the kernel does
+    # a moment after `ip netns delete`: it may vanish between the check and the delete.
+    if not link_exists(name):
+        return
+    done = run(["ip", "link", "delete", name], check=False)
+    if done.returncode != 0 and link_exists(name):
+        detail = done.stderr.decode(errors="replace").strip()
+        raise LabError(f"`ip link delete {name}` failed: {detail}")
 
 
 def require_free(spec: LabSpec) -> None:
