@@ -16,7 +16,9 @@ from fleet.errors import FleetError
 from fleet.inventory.model import Host
 from fleet.reference import BadReference, check_template
 from fleet.results import HostResult, RunReport
-from fleet.tasks.pull import PullOptions, pull_on_robot
+from fleet.runner import TaskContext
+from fleet.session import Session
+from fleet.tasks.pull import ImagePlatforms, PullOptions, pull_on_robot
 from fleet.transport.docker_api import is_unencrypted
 
 
@@ -88,11 +90,15 @@ def pull(
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
-    options = PullOptions(image, arch_suffix, always, check, ca_cert)
-    store = Store()
+    options = PullOptions(image, arch_suffix, always, check)
+    store, image_platforms = Store(), ImagePlatforms(ca_cert)
+
+    def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
+        return pull_on_robot(session, host, ctx, options, store, image_platforms)
+
     code = run_on_robots(
         run,
-        lambda session, host, ctx: pull_on_robot(session, host, ctx, options, store),
+        task,
         COLUMNS,
         summary=None if check else fleet_summary,
         warnings_for=unencrypted_warning,

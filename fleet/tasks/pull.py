@@ -8,6 +8,7 @@ faults, and the pulled image's platform is checked once more at the end.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,9 +54,28 @@ class PullOptions:
     arch_suffix: bool = False
     always: bool = False
     check: bool = False
-    ca_cert: Path | None = None
     attempts: int = 3
     backoff: float = 1.0
+
+
+class ImagePlatforms:
+    """The platform of each single-manifest image, read from the registry once per run:
+    every robot pulling one digest would otherwise fetch the same config blob again."""
+
+    def __init__(self, ca_cert: Path | None = None) -> None:
+        self.ca_cert = ca_cert
+        self._known: dict[tuple[object, ...], dict[str, Any] | None] = {}
+        # Held while the registry answers, so the robots waiting on one digest ask once.
+        self._lock = threading.Lock()
+
+    def of(self, ref: Reference, digest: str, credential: Credential | None) -> dict | None:
+        key = (ref.registry_key, ref.repository, digest, credential)
+        with self._lock:
+            if key not in self._known:
+                self._known[key] = manifest_platform(
+                    ref.registry_key, ref.repository, digest, credential, ca_cert=self.ca_cert
+                )
+            return self._known[key]
 
 
 class PullFailed(Exception):
@@ -127,14 +147,19 @@ def with_retries(
 
 
 def pull_on_robot(
-    session: Session, host: Host, ctx: TaskContext, options: PullOptions, store: Store
+    session: Session,
+    host: Host,
+    ctx: TaskContext,
+    options: PullOptions,
+    store: Store,
+    image_platforms: ImagePlatforms,
 ) -> HostResult:
     started = time.monotonic()
     client = None
     try:
         conn = None if docker_host_url(host).startswith("tcp://") else session.connection(host)
         client = api_client(host, conn)
-        return _pull(client, host, ctx, options, store, started)
+        return _pull(client, host, ctx, options, store, image_platforms, started)
     except (Unreachable, TimeoutError) as exc:
         return HostResult(host.name, Status.UNREACHABLE, str(exc))
     except PullFailed as exc:
@@ -154,6 +179,7 @@ def _pull(
     ctx: TaskContext,
     options: PullOptions,
     store: Store,
+    image_platforms: ImagePlatforms,
     started: float,
 ) -> HostResult:
     server = client.fleet_server  # type: ignore[attr-defined]
@@ -177,7 +203,7 @@ def _pull(
         lambda: _inspect(client, ref, auth), options.attempts, options.backoff, retried
     )
     digest = descriptor["Descriptor"]["digest"]
-    _check_fits(descriptor, ref, credential, platform, options)
+    _check_fits(descriptor, ref, credential, platform, image_platforms)
     local = _local_image(client, ref)
     held = _repo_digests(local, ref)
     old_digest = digest if digest in held else (held[0] if held else None)
@@ -236,7 +262,7 @@ def _check_fits(
     ref: Reference,
     credential: Credential | None,
     platform: Platform,
-    options: PullOptions,
+    image_platforms: ImagePlatforms,
 ) -> None:
     """Refuse, before any layer moves, an image that cannot run on the robot."""
     media_type = descriptor["Descriptor"].get("mediaType")
@@ -249,13 +275,7 @@ def _check_fits(
     if not platforms:
         # Docker 20.10 does not say a single manifest's platform; its config blob does.
         try:
-            seen = manifest_platform(
-                ref.registry_key,
-                ref.repository,
-                descriptor["Descriptor"]["digest"],
-                credential,
-                ca_cert=options.ca_cert,
-            )
+            seen = image_platforms.of(ref, descriptor["Descriptor"]["digest"], credential)
         except (Rejected, Unverifiable) as exc:
             raise PullFailed(
                 f"cannot tell which platform {ref} is for ({exc}); pass --ca-cert if this "

@@ -91,3 +91,27 @@ def test_a_replayed_pull_asks_for_the_platform_and_reports_progress_sparingly(mo
 def test_an_error_inside_the_stream_fails_the_pull_with_the_daemons_words():
     with pytest.raises(pull.PullFailed, match="connection refused"):
         _stream_pull("payload-v1-registry-stopped.jsonl")
+
+
+def test_the_registry_is_asked_a_digests_platform_once_per_run(monkeypatch):
+    asked = []
+
+    def manifest_platform(registry, repository, digest, credential, ca_cert=None):
+        asked.append(digest)
+        if digest == "sha256:flaky" and asked.count(digest) == 1:
+            raise pull.Unverifiable("connection reset")
+        return {"os": "linux", "architecture": "amd64", "variant": None}
+
+    monkeypatch.setattr(pull, "manifest_platform", manifest_platform)
+    known = pull.ImagePlatforms()
+    ref = parse("198.18.0.1:5000/duckietown/dt-core:daffy-amd64")
+    robots = [threading.Thread(target=known.of, args=(ref, "sha256:a", None)) for _ in range(8)]
+    for robot in robots:
+        robot.start()
+    for robot in robots:
+        robot.join()
+    assert known.of(ref, "sha256:b", None)["architecture"] == "amd64"
+    assert asked == ["sha256:a", "sha256:b"]
+    with pytest.raises(pull.Unverifiable):  # a failure is not remembered: the next robot asks
+        known.of(ref, "sha256:flaky", None)
+    assert known.of(ref, "sha256:flaky", None)["architecture"] == "amd64"
