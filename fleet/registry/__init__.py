@@ -1,0 +1,1 @@
+"""Talking to container registries from this machine: accounts, manifests, platforms."""
