@@ -4,6 +4,7 @@ retry file (pure, but for writing that file)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,22 @@ STATUS_STYLE = {
     Status.UNREACHABLE: "magenta",
     Status.SKIPPED: "cyan",
 }
+
+
+# C0 and C1 controls (escape sequences, carriage returns, newlines, bells) and the
+# bidirectional overrides that reorder what a line seems to say.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text from a robot, a registry or mDNS as a screen may show it: every control
+    character written out (`\\x1b`), so none can move the cursor, restyle or fake a line."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def default_retry_file() -> Path:

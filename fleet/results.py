@@ -5,10 +5,13 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from fleet.errors import ExitCode
+
+if TYPE_CHECKING:
+    from fleet.tasks.actions import ActionResult
 
 
 class Status(enum.StrEnum):
@@ -26,6 +29,15 @@ class HostResult:
     reason: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    actions: tuple[ActionResult, ...] = ()
+    started: bool = True  # False: never started (interrupted, or the rollout stopped)
+
+    def action_counts(self) -> Counter[Status]:
+        """Per status, how many of the robot's actions ended so (Ansible's recap)."""
+        return Counter(result.status for result in self.actions)
+
+    def with_seconds(self, seconds: float) -> HostResult:
+        return replace(self, seconds=self.seconds or seconds)
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,12 @@ class RunReport:
         return Counter(r.status for r in self.results)
 
     def needing_retry(self) -> list[str]:
-        return [r.host for r in self.results if r.status in (Status.FAILED, Status.UNREACHABLE)]
+        """Failed and unreachable robots, and those never started: what a rerun must do."""
+        return [
+            r.host
+            for r in self.results
+            if r.status in (Status.FAILED, Status.UNREACHABLE) or not r.started
+        ]
 
 
 def exit_code(statuses: Iterable[Status], interrupted: bool = False) -> int:

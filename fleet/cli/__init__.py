@@ -13,9 +13,7 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from fleet import __version__
-from fleet.errors import ExitCode, FleetError
-
-LOG_FILE_ENV = "FLEET_LOG_FILE"  # a debug log of the run goes there when set
+from fleet.errors import LOG_FILE_ENV, ExitCode, FleetError, bug_hint
 
 # Each subcommand's module, imported only when that subcommand runs (or for --help):
 # `fleet pull` must not pay for the lab's or discovery's imports (zeroconf, asyncio,
@@ -26,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "login": ("fleet.cli.credentials", "login"),
     "logout": ("fleet.cli.credentials", "logout"),
     "pull": ("fleet.cli.pull", "pull"),
+    "apply": ("fleet.cli.apply", "apply"),
+    "status": ("fleet.cli.status", "status"),
     "forget": ("fleet.cli.ssh_cmds", "forget"),
     "lab": ("fleet.cli.lab", "app"),
     "credentials": ("fleet.cli.credentials", "credentials_app"),
@@ -123,10 +123,9 @@ def main() -> None:
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:  # a bug: say so, never a bare traceback
         logging.getLogger("fleet").debug("unexpected error", exc_info=True)
-        where = os.environ.get(LOG_FILE_ENV) or "rerun with -vv (or set FLEET_LOG_FILE) to see it"
         typer.secho(
-            f"internal error ({type(exc).__name__}): this is a bug in fleet; "
-            f"the details are in the log ({where}); please report it",
+            f"internal error ({type(exc).__name__}): this is a bug in fleet; {bug_hint()}; "
+            "please report it",
             err=True,
             fg=typer.colors.RED,
         )

@@ -13,19 +13,21 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet.cli import options as opt
-from fleet.cli.common import RunOptions, run_on_robots
+from fleet.cli.common import RunOptions, converge_task, run_on_robots
 from fleet.credentials.local_docker import import_credential
 from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
 from fleet.credentials.store import Credential, Store
 from fleet.credentials.verify import Rejected, Unverifiable, verify
 from fleet.errors import ExitCode, FleetError
-from fleet.results import HostResult, Status
-from fleet.tasks.credentials import (
-    audit_robot,
-    credential_for_host,
-    push_credential,
-    remove_credential,
-)
+from fleet.inventory.model import Host
+from fleet.results import HostResult
+from fleet.runner import TaskContext
+from fleet.session import Session
+from fleet.tasks.audit import audit_robot
+from fleet.tasks.converge import Converge
+from fleet.tasks.desired import DesiredCredential, DesiredState, account_for
+from fleet.tasks.gather import RegistryView, Robot
+from fleet.tasks.images import ImagePlatforms
 
 credentials_app = typer.Typer(help="The registry credentials fleet stores, and who holds them.")
 
@@ -35,6 +37,9 @@ Registry = Annotated[
 DockerUser = Annotated[
     str | None,
     typer.Option(help="Whose ~/.docker/config.json on the robot (default: the SSH user)."),
+]
+Check = Annotated[
+    bool, typer.Option("--check", help="Say what each robot would get; change nothing.")
 ]
 CaCert = Annotated[
     Path | None,
@@ -86,6 +91,7 @@ def login(
     force: Annotated[
         bool, typer.Option(help="Replace a corrupt config.json on a robot (a backup is kept).")
     ] = False,
+    check: Check = False,
 ) -> None:
     """Store a registry account (checked with the registry first) and, with -i/-l/-H,
     write it into each robot's Docker config so the robot itself can pull.
@@ -114,25 +120,37 @@ def login(
                     "and push it unchecked",
                     ExitCode.UNREACHABLE,
                 ) from None
-        stored = store.add(credential)
-        err.print(
-            f"{'stored' if stored else 'already stored'}: {credential.username} for "
-            f"{display_name(key)} (fingerprint {fingerprint(credential.secret)}) in {store.path}",
-            highlight=False,
-        )
+        if check:
+            err.print(
+                f"checked, not stored (--check): {credential.username} for {display_name(key)}",
+                highlight=False,
+            )
+        else:
+            stored = store.add(credential)
+            err.print(
+                f"{'stored' if stored else 'already stored'}: {credential.username} for "
+                f"{display_name(key)} (fingerprint {fingerprint(credential.secret)}) in "
+                f"{store.path}",
+                highlight=False,
+            )
     elif not store.usernames(key):
         raise FleetError(f"no account stored for {display_name(key)}: pass --username")
     if not _targeted(run):
         raise typer.Exit(0)
-    default_user = credential.username if credential else None
+    given = credential
 
-    def task(session, host, ctx) -> HostResult:  # noqa: ANN001
-        chosen = credential_for_host(store, host, key, default_user)
-        if isinstance(chosen, str):
-            return HostResult(host.name, Status.FAILED, chosen)
-        return push_credential(session, host, chosen, docker_user=docker_user, force=force)
+    def wanted(host: Host) -> DesiredState:
+        username = account_for(host.vars, key) or (given.username if given else None)
+        chosen = store.get(key, username)
+        if given is not None and username == given.username:
+            chosen = given  # with --check it is not in the store
+        return DesiredState(credentials=(DesiredCredential(key, username, chosen, force=force),))
 
-    raise typer.Exit(run_on_robots(run, task))
+    raise typer.Exit(run_on_robots(run, converge_task(wanted, _registry_run(check), docker_user)))
+
+
+def _registry_run(check: bool) -> Converge:
+    return Converge(Store(), RegistryView(ImagePlatforms()), check=check)
 
 
 @opt.robot_command(ssh_user=False)
@@ -146,16 +164,18 @@ def logout(
         str | None, typer.Option("--username", "-u", help="With --local: only this account.")
     ] = None,
     docker_user: DockerUser = None,
+    check: Check = False,
 ) -> None:
     """Remove a registry's credential from the targeted robots (ok where it was not there),
     and with --local from fleet's own store."""
     key = _key(registry)
     code = 0
+    absent = DesiredState(credentials=(DesiredCredential(key, None, None, present=False),))
     if _targeted(run):
         code = run_on_robots(
-            run, lambda s, host, ctx: remove_credential(s, host, key, docker_user=docker_user)
+            run, converge_task(lambda host: absent, _registry_run(check), docker_user)
         )
-    if local:
+    if local and not check:
         removed = Store().remove(key, username)
         Console(stderr=True).print(f"removed {removed} stored account(s) for {display_name(key)}")
     raise typer.Exit(code)
@@ -203,9 +223,9 @@ def audit(
 ) -> None:
     """Per robot: which registries it holds credentials for, as which user, with the
     fingerprint, so you can see who still holds a token you are revoking."""
-    code = run_on_robots(
-        run,
-        lambda s, host, ctx: audit_robot(s, host, docker_user=docker_user),
-        [("registry  user  fingerprint", _held)],
-    )
+
+    def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
+        return audit_robot(Robot(session, host, docker_user, on_reached=ctx.mark_reached))
+
+    code = run_on_robots(run, task, [("registry  user  fingerprint", _held)])
     raise typer.Exit(code)

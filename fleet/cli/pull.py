@@ -10,36 +10,38 @@ from typing import Annotated
 import typer
 
 from fleet.cli import options as opt
-from fleet.cli.common import RunOptions, run_on_robots
+from fleet.cli.common import RunOptions, converge_task, run_on_robots
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
 from fleet.reference import BadReference, check_template
-from fleet.results import HostResult, RunReport
-from fleet.runner import TaskContext
-from fleet.session import Session
-from fleet.tasks.pull import ImagePlatforms, PullOptions, pull_on_robot
+from fleet.results import HostResult, RunReport, Status
+from fleet.tasks import desired
+from fleet.tasks.actions import short_digest
+from fleet.tasks.converge import Converge
+from fleet.tasks.gather import RegistryView
+from fleet.tasks.images import ImagePlatforms
 from fleet.transport.docker_api import is_unencrypted
 
 
-def _short(result: HostResult) -> str:
-    digest = result.data.get("digest")
-    return digest.split(":", 1)[-1][:12] if digest else ""
+def held_digest(result: HostResult) -> str:
+    """The digest that names what the robot holds: its platform's manifest when known."""
+    return str(result.data.get("manifest_digest") or result.data.get("digest") or "")
 
 
 COLUMNS = [
     ("variant", lambda r: str(r.data.get("variant") or "")),
-    ("digest", _short),
+    ("digest", lambda r: short_digest(held_digest(r)) if held_digest(r) else ""),
     ("time", lambda r: f"{r.seconds:.1f}s"),
 ]
 
 
 def fleet_summary(report: RunReport) -> str:
-    """How many robots now hold which digest of the image (pure)."""
+    """How many robots now hold which manifest of the image (pure)."""
     held = Counter(
-        (str(r.data.get("platform")), _short(r))
+        (str(r.data.get("platform")), short_digest(held_digest(r)))
         for r in report.results
-        if r.data.get("digest") and r.status.value in ("ok", "changed")
+        if held_digest(r) and r.status in (Status.OK, Status.CHANGED)
     )
     if not held:
         return "no robot holds the image"
@@ -90,15 +92,14 @@ def pull(
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
-    options = PullOptions(image, arch_suffix, always, check)
-    store, image_platforms = Store(), ImagePlatforms(ca_cert)
+    run_all = Converge(Store(), RegistryView(ImagePlatforms(ca_cert)), check=check)
 
-    def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
-        return pull_on_robot(session, host, ctx, options, store, image_platforms)
+    def wanted(host: Host) -> desired.DesiredState:
+        return desired.for_pull(host.vars, image, arch_suffix, always)
 
     code = run_on_robots(
         run,
-        task,
+        converge_task(wanted, run_all),
         COLUMNS,
         summary=None if check else fleet_summary,
         warnings_for=unencrypted_warning,

@@ -122,6 +122,10 @@ def _plan_credential(want: DesiredCredential, state: RobotState) -> Action:
     shown = display_name(want.registry)
     if config is None:
         return Blocked(item, Drift.UNKNOWN, reason="the robot's Docker config was not read")
+    if config.status is ConfigStatus.UNSAFE:
+        return Blocked(
+            item, Drift.UNKNOWN, reason=f"refusing to touch {config.path}: {config.problem}"
+        )
     held = config.held(want.registry)
     helper = config.helper_for(want.registry)
     if config.status is ConfigStatus.CORRUPT and not (want.present and want.force):

@@ -62,6 +62,7 @@ class ConfigStatus(enum.StrEnum):
     MISSING = "missing"
     OK = "ok"
     CORRUPT = "corrupt"
+    UNSAFE = "unsafe"  # a symlink, not a regular file, another user's: never touched
 
 
 @dataclass(frozen=True)

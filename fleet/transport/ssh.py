@@ -18,12 +18,9 @@ from pathlib import Path
 import paramiko
 
 from fleet.discovery.resolve import ResolveError, Resolver
+from fleet.errors import Unreachable
 from fleet.inventory.model import Host
 from fleet.transport.known_hosts import KnownHosts, host_pattern
-
-
-class Unreachable(Exception):
-    """The robot could not be reached or would not let us in; the message says why."""
 
 
 @dataclass(frozen=True)

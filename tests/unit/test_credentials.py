@@ -15,7 +15,7 @@ from fleet.credentials import dockerconfig
 from fleet.credentials.names import DOCKER_HUB_KEY, BadRegistry, config_key, fingerprint
 from fleet.credentials.store import Credential, Store
 from fleet.credentials.verify import parse_challenge
-from fleet.tasks.credentials import account_for
+from fleet.tasks.desired import account_for
 
 CASES = YAML(typ="safe").load((Path(__file__).parent / "data/dockerconfig_cases.yaml").read_text())
 
@@ -100,9 +100,9 @@ def test_challenges():
 
 def test_per_group_accounts():
     host_vars = {"fleet_registry_accounts": {"docker.io": "site-b", "r.example:5000": "ro"}}
-    assert account_for(host_vars, DOCKER_HUB_KEY, "default") == "site-b"
-    assert account_for(host_vars, "r.example:5000", None) == "ro"
-    assert account_for(host_vars, "other", "default") == "default"
+    assert account_for(host_vars, DOCKER_HUB_KEY) == "site-b"
+    assert account_for(host_vars, "r.example:5000") == "ro"
+    assert account_for(host_vars, "other") is None
 
 
 def test_store_is_private_and_holds_several_accounts(tmp_path):
