@@ -156,6 +156,11 @@ class Lab:
             str(self.paths.ca_cert),
         ]
 
+    def blob_fetches(self) -> int:
+        """Layer and config downloads the lab registry served, from its access log."""
+        log = (self.paths.registry_dir / "registry.log").read_text()
+        return sum(1 for line in log.splitlines() if "GET /v2/" in line and "/blobs/" in line)
+
     @property
     def known_hosts(self) -> Path:
         return self.workdir / "known_hosts"

@@ -134,18 +134,13 @@ def test_a_single_platform_image_of_another_arch_is_refused_before_any_layer(lab
         assert _images(lab, robot) == before[robot["name"]]
 
 
-def _blob_fetches(lab):
-    log = (lab.paths.registry_dir / "registry.log").read_text()
-    return sum(1 for line in log.splitlines() if "GET /v2/" in line and "/blobs/" in line)
-
-
 def test_a_second_identical_pull_is_ok_everywhere_and_fetches_no_layer(lab, puller):
     puller("duckietown/dt-core:daffy")
-    fetched = _blob_fetches(lab)
+    fetched = lab.blob_fetches()
     done, results = puller("duckietown/dt-core:daffy")
     assert done.returncode == 0
     assert {r["status"] for r in results.values()} == {"ok"}
-    assert _blob_fetches(lab) == fetched
+    assert lab.blob_fetches() == fetched
     check, results = puller("duckietown/dt-core:daffy", "--check")
     assert {r["status"] for r in results.values()} == {"ok"}, results
 
