@@ -2,7 +2,9 @@
 # The newcomer's tour: install, bring up a simulated fleet of mixed boards (three PCs, the
 # first a Duckiebot, a Jetson Nano, a Raspberry Pi 3 and a Raspberry Pi 4 on a 32-bit OS,
 # the arm ones emulated), then find them, ask what they are, give them the registry
-# account, and pull the image each one can run. `fleet lab down` takes it all away again.
+# account, pull the image each one can run, and finally converge every robot to what the
+# lab's inventory declares (`fleet apply`) and see the drift (`fleet status`).
+# `fleet lab down` takes it all away again.
 # The first run builds the robots' root filesystems (a few minutes); later runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,16 @@ python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["accounts"]["ro
 
 echo "== fleet pull: one reference, the right variant on every robot"
 $fleet pull "$registry/duckietown/dt-core:daffy" -i "$inventory" "${trust[@]}"
+
+echo "== fleet apply --check: what the inventory declares, and what each robot still lacks"
+# The inventory's fleet_registries and fleet_images; --check changes nothing.
+$fleet apply --check -i "$inventory" "${trust[@]}" --ca-cert "$lab/registry/ca.crt"
+
+echo "== fleet apply: every robot converges (a second run would change nothing)"
+$fleet apply -i "$inventory" "${trust[@]}" --ca-cert "$lab/registry/ca.crt"
+
+echo "== fleet status: drift at a glance, read-only"
+$fleet status -i "$inventory" "${trust[@]}" --ca-cert "$lab/registry/ca.crt"
 
 echo
 echo "The lab stays up for you to try: $fleet --help. Take it down with: $fleet lab down"

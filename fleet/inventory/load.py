@@ -23,6 +23,7 @@ FLEET_VARS = (
     "fleet_registry_accounts",
     "fleet_registries",
     "fleet_images",
+    "fleet_serial",
     "fleet_lab_profile",
 )
 

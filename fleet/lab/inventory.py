@@ -26,7 +26,20 @@ def render(spec: LabSpec, lab_key: Path) -> str:
         lab_hosts[robot.hostname] = host_vars
     lab = CommentedMap()
     lab["vars"] = CommentedMap(
-        [("ansible_user", "root"), ("ansible_ssh_private_key_file", str(lab_key))]
+        [
+            ("ansible_user", "root"),
+            ("ansible_ssh_private_key_file", str(lab_key)),
+            # What `fleet apply` makes every robot hold: the registry's read account and
+            # dt-core, the per-arch tag and the multi-platform index.
+            ("fleet_registries", CommentedMap([(spec.registry, "robot")])),
+            (
+                "fleet_images",
+                [
+                    f"{spec.registry}/duckietown/dt-core:daffy-{{arch}}",
+                    f"{spec.registry}/duckietown/dt-core:daffy",
+                ],
+            ),
+        ]
     )
     lab["hosts"] = lab_hosts
     children = CommentedMap([("lab", lab)])

@@ -21,7 +21,7 @@ from fleet.credentials.store import Credential  # noqa: E402
 from fleet.lab.paths import LabPaths  # noqa: E402
 from fleet.session import Session  # noqa: E402
 from fleet.targets import select_targets  # noqa: E402
-from fleet.transport.docker_api import api_client  # noqa: E402
+from fleet.transport.docker_api import robot_docker  # noqa: E402
 from fleet.transport.ssh import SSHOptions  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "unit/data/pullstreams"
@@ -35,7 +35,7 @@ def main() -> None:
     auth_config = {"username": auth.username, "password": auth.secret, "serveraddress": registry}
     (host,) = select_targets(paths.inventory, "robot01.local", None).hosts
     with Session(SSHOptions(known_hosts=OUT / "known_hosts.tmp", accept_new=True)) as session:
-        client = api_client(host, session.connection(host))
+        client = robot_docker(host, lambda: session.connection(host).transport).client
         repository = f"{registry}/demo/payload"
 
         def record(name: str, tag: str, during=None) -> None:

@@ -24,4 +24,9 @@ def test_ansible_reads_the_lab_inventory_with_the_same_hosts_and_vars(tmp_path):
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(LAB_KEY),
         "fleet_lab_profile": "amd64",
+        "fleet_registries": {"198.18.0.1:5000": "robot"},
+        "fleet_images": [
+            "198.18.0.1:5000/duckietown/dt-core:daffy-{arch}",
+            "198.18.0.1:5000/duckietown/dt-core:daffy",
+        ],
     }
