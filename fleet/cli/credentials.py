@@ -17,8 +17,8 @@ from fleet.cli.common import RunOptions, run_on_robots
 from fleet.credentials.local_docker import import_credential
 from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
 from fleet.credentials.store import Credential, Store
-from fleet.credentials.verify import Rejected, Unverifiable, verify
 from fleet.errors import ExitCode, FleetError
+from fleet.registry import Rejected, Unverifiable, verify
 from fleet.results import HostResult, Status
 from fleet.tasks.credentials import (
     audit_robot,

@@ -20,11 +20,11 @@ import requests
 
 from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential, Store
-from fleet.credentials.verify import Rejected, Unverifiable, manifest_platform
 from fleet.inventory.model import Host
 from fleet.platform import VARIANTS, Platform, UnknownVariant, choose_variant
 from fleet.pullstream import PullProgress
 from fleet.reference import BadReference, Reference, for_robot
+from fleet.registry import Rejected, Unverifiable, manifest_platform
 from fleet.results import HostResult, Status
 from fleet.runner import TaskContext
 from fleet.session import Session
