@@ -193,8 +193,13 @@ def running_pid(paths: LabPaths) -> int | None:
 
 def v2_status(paths: LabPaths, registry: str, auth: tuple[str, str] | None = None) -> int | None:
     """HTTP status of GET /v2/ (401 without an account, 200 with one); None if no answer."""
-    context = ssl.create_default_context(cafile=str(paths.ca_cert))
-    request = urllib.request.Request(f"https://{registry}/v2/")
+    return https_status(f"https://{registry}/v2/", paths.ca_cert, auth)
+
+
+def https_status(url: str, ca_cert: Path, auth: tuple[str, str] | None = None) -> int | None:
+    """HTTP status of GET `url`, trusting `ca_cert`; None if no answer."""
+    context = ssl.create_default_context(cafile=str(ca_cert))
+    request = urllib.request.Request(url)
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -213,3 +218,18 @@ def wait_ready(paths: LabPaths, registry: str, timeout: float = 20) -> None:
             f"the lab registry did not answer on https://{registry}/v2/ within {timeout:g} s; "
             f"see {paths.registry_dir / 'registry.log'}"
         )
+
+
+def wait_hub_ready(directory: Path, ca_cert: Path, timeout: float = 20) -> None:
+    """Until the token service hands out an anonymous token and the registry answers 401."""
+    config = json.loads((directory / "config.yml").read_text())
+    token = config["auth"]["token"]
+    checks = {
+        f"{token['realm']}?service={token['service']}": 200,
+        f"https://{config['http']['addr']}/v2/": 401,
+    }
+    for url, status in checks.items():
+        if not procs.wait_for(lambda u=url, s=status: https_status(u, ca_cert) == s, timeout):
+            raise LabError(
+                f"{url} did not answer {status} within {timeout:g} s; see the logs in {directory}"
+            )
