@@ -211,7 +211,7 @@ class RegistryClient:
                 f"{answer.where} answered 401 to {method} {path} without saying how to "
                 "authenticate (no WWW-Authenticate challenge)"
             )
-        fresh = self._authorization(challenge, scope)
+        fresh = self._authorization(challenge, scope, refused=auth)
         if fresh is None or fresh == auth:
             return answer  # nothing (new) to offer: the 401 stands
         return self._send(method, self.base + path, accept, fresh, limit, offsite)
@@ -227,20 +227,24 @@ class RegistryClient:
                     return header
         return None
 
-    def _authorization(self, challenge: Challenge, scope: str | None) -> str | None:
+    def _authorization(
+        self, challenge: Challenge, scope: str | None, refused: str | None
+    ) -> str | None:
         if challenge.scheme == "basic":
             if self.credential is None:
                 return None
             self._basic = True
             return basic_auth(self.credential)
         if challenge.scheme == "bearer":
-            return self._bearer(challenge, scope)
+            return self._bearer(challenge, scope, refused)
         raise Unverifiable(
             f"{self.host} asks for an authentication scheme fleet does not know: "
             f"{remote_text(challenge.scheme, 40)}"
         )
 
-    def _bearer(self, challenge: Challenge, scope: str | None) -> str:
+    def _bearer(self, challenge: Challenge, scope: str | None, refused: str | None) -> str:
+        """A token for the challenge's scope: the cached one unless the registry has just
+        refused it (expired early, or a token service restarted with a new key)."""
         realm = challenge.params.get("realm", "")
         self._check_realm(realm)
         service = challenge.params.get("service", "")
@@ -248,7 +252,7 @@ class RegistryClient:
         key = (realm, service, wanted)
         with self._lock:
             cached = self._tokens.get(key)
-        if cached and cached[1] > time.monotonic():
+        if cached and cached[1] > time.monotonic() and cached[0] != refused:
             return cached[0]
         token, seconds = self._fetch_token(realm, service, wanted)
         header = f"Bearer {token}"

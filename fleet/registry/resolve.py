@@ -126,9 +126,11 @@ class Resolver:
             return ref.digest, self._manifest(client, ref, ref.digest)
         path = f"/v2/{ref.repository}/manifests/{ref.pull_tag}"
         scope = _pull_scope(ref)
-        stated = client.head(path, accept=ACCEPT, scope=scope).headers.get(
-            "Docker-Content-Digest", ""
-        )
+        head = client.request("HEAD", path, accept=ACCEPT, scope=scope)
+        if head.status in (401, 403, 404):
+            client.expect_ok(head, f"HEAD {path}")
+        # A registry that does not answer HEADs (405, 5xx) may still answer the GET below.
+        stated = head.headers.get("Docker-Content-Digest", "") if head.status == 200 else ""
         cached = self.cache.get(stated) if DIGEST.fullmatch(stated) else None
         if cached is not None:
             return stated, cached

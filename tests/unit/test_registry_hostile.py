@@ -320,3 +320,42 @@ def test_sixteen_threads_asking_one_reference_ask_the_registry_once(servers, tls
     asked = [(s.method, s.path) for s in registry.seen if "authorization" in s.headers]
     assert asked == [("HEAD", "/v2/r/manifests/t"), ("GET", "/v2/r/manifests/t")]
     assert results[0].digest == digest and results[0].manifests[0].digest == MANIFEST_DIGEST
+
+
+def test_a_token_the_registry_refuses_early_is_asked_again(servers, tls):
+    issued = []
+
+    def token_route(seen: Seen) -> Reply:
+        issued.append(f"tok{len(issued) + 1}")
+        return Reply.json({"token": issued[-1], "expires_in": 300})
+
+    token_service = servers(token_route)
+    challenge = f'Bearer realm="{token_service.url}/token",service="hub",error="invalid_token"'
+
+    def registry_route(seen: Seen) -> Reply:
+        # Only the newest token counts: the first one "expires" as soon as a second exists.
+        if not issued or seen.headers.get("authorization") != f"Bearer {issued[-1]}":
+            return Reply(401, {"WWW-Authenticate": challenge})
+        return Reply(200, body=b"{}")
+
+    registry = servers(registry_route)
+    with api.RegistryClient(registry.netloc, _credential(registry), ca_cert=tls / "ca.crt") as c:
+        c.get("/v2/r/manifests/a", scope="repository:r:pull")
+        issued.append("rotated")  # the registry now accepts only a token fleet never saw
+        c.get("/v2/r/manifests/a", scope="repository:r:pull")
+    assert issued == ["tok1", "rotated", "tok3"]
+
+
+def test_a_registry_that_does_not_answer_heads_is_asked_with_a_get(servers, tls, tmp_path):
+    def route(seen: Seen) -> Reply:
+        if seen.method == "HEAD":
+            return Reply(405)
+        if "/manifests/" in seen.path:
+            return Reply(200, {"Docker-Content-Digest": MANIFEST_DIGEST}, MANIFEST)
+        return Reply(200, body=CONFIG)
+
+    registry = servers(_basic_registry(route))
+    with api.Resolver(ca_cert=tls / "ca.crt", cache_dir=tmp_path / "c") as resolver:
+        image = resolver.resolve(parse(f"{registry.netloc}/r:t"), _credential(registry))
+    assert image.digest == MANIFEST_DIGEST
+    assert image.manifests[0].platform.architecture == "arm64"
