@@ -45,6 +45,7 @@ from fleet.registry.errors import (
     Unverifiable,
     remote_text,
 )
+from fleet.registry.manifests import json_object
 from fleet.registry.trust import ssl_context
 
 MANIFEST_LIMIT = 4 * 1024 * 1024  # manifests and indexes; Distribution's own limit is 4 MiB
@@ -384,12 +385,7 @@ class RegistryClient:
 
 def parse_token_answer(body: bytes, where: str) -> tuple[str, float]:
     """(token, seconds it lives) from a token service's JSON answer."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise Unverifiable(f"{where} answered with something that is not JSON") from None
-    if not isinstance(data, dict):
-        raise Unverifiable(f"{where} answered with JSON that is not an object")
+    data = json_object(body, f"the answer of {where}")
     token = data.get("token") or data.get("access_token")
     # A token goes into a header: printable ASCII without spaces, or it is not one.
     if not isinstance(token, str) or not token or not all(33 <= ord(c) < 127 for c in token):

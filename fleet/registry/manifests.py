@@ -46,14 +46,20 @@ def check_digest(data: bytes, expected: str, what: str) -> None:
         raise Unverifiable(f"{what}: the content's digest is {actual}, not {expected}; refused")
 
 
-def load_document(body: bytes, what: str) -> dict[str, Any]:
-    """A manifest or index as JSON, schema 2 only."""
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """`body` as a JSON object, or Unverifiable naming `what` it should have been."""
     try:
-        document = json.loads(body)
+        value = json.loads(body)
     except ValueError:
         raise Unverifiable(f"{what} is not valid JSON") from None
-    if not isinstance(document, dict):
+    if not isinstance(value, dict):
         raise Unverifiable(f"{what} is JSON but not an object")
+    return value
+
+
+def load_document(body: bytes, what: str) -> dict[str, Any]:
+    """A manifest or index as JSON, schema 2 only."""
+    document = json_object(body, what)
     if document.get("schemaVersion") == 1 or document.get("mediaType") in SCHEMA1_TYPES:
         raise Unverifiable(
             f"{what} is a schema 1 manifest, which Docker no longer pulls: push the image "
@@ -109,13 +115,7 @@ def manifest_parts(document: dict[str, Any], what: str) -> tuple[Layer, tuple[La
 
 def config_platform(body: bytes, what: str) -> Platform:
     """os/architecture/variant of an image config blob."""
-    try:
-        config = json.loads(body)
-    except ValueError:
-        raise Unverifiable(f"{what} is not valid JSON") from None
-    if not isinstance(config, dict):
-        raise Unverifiable(f"{what} is JSON but not an object")
-    return _platform(config, what)
+    return _platform(json_object(body, what), what)
 
 
 def _list(document: dict[str, Any], key: str, what: str) -> list[Any]:

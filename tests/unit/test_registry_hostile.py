@@ -82,6 +82,18 @@ def _basic_registry(routes):
     return route
 
 
+def _bearer_registry(servers, token_service: FakeServer, token: str) -> FakeServer:
+    """A registry that sends clients to `token_service` and accepts `token` only."""
+    challenge = f'Bearer realm="{token_service.url}/token",service="hub"'
+
+    def route(seen: Seen) -> Reply:
+        if seen.headers.get("authorization") != f"Bearer {token}":
+            return Reply(401, {"WWW-Authenticate": challenge})
+        return Reply(200, body=b"{}")
+
+    return servers(route)
+
+
 def _credential(server: FakeServer) -> Credential:
     return Credential(server.netloc, "robot", SECRET)
 
@@ -148,14 +160,7 @@ def test_a_login_verified_only_through_a_redirect_to_another_host_is_not_verifie
 
 def test_an_anonymous_token_from_another_host_is_asked_without_an_account(servers, tls):
     token_service = servers(lambda seen: Reply.json({"token": "anonymous-token"}))
-    challenge = f'Bearer realm="{token_service.url}/token",service="hub"'
-
-    def registry_route(seen: Seen) -> Reply:
-        if seen.headers.get("authorization") != "Bearer anonymous-token":
-            return Reply(401, {"WWW-Authenticate": challenge})
-        return Reply(200, body=b"{}")
-
-    registry = servers(registry_route)
+    registry = _bearer_registry(servers, token_service, "anonymous-token")
     with api.RegistryClient(registry.netloc, None, ca_cert=tls / "ca.crt") as client:
         client.get("/v2/", scope="repository:r:pull")
     (asked,) = token_service.seen
@@ -263,14 +268,7 @@ def test_a_loopback_registry_without_tls_is_spoken_to_over_plain_http(servers):
 
 def test_a_token_is_asked_once_per_scope_and_again_when_it_expires(servers, tls, monkeypatch):
     token_service = servers(lambda seen: Reply.json({"token": "tok", "expires_in": 300}))
-    challenge = f'Bearer realm="{token_service.url}/token",service="hub"'
-
-    def registry_route(seen: Seen) -> Reply:
-        if seen.headers.get("authorization") != "Bearer tok":
-            return Reply(401, {"WWW-Authenticate": challenge})
-        return Reply(200, body=b"{}")
-
-    registry = servers(registry_route)
+    registry = _bearer_registry(servers, token_service, "tok")
     now = [1000.0]
     monkeypatch.setattr("fleet.registry.client.time.monotonic", lambda: now[0])
     with api.RegistryClient(registry.netloc, _credential(registry), ca_cert=tls / "ca.crt") as c:
@@ -359,3 +357,12 @@ def test_a_registry_that_does_not_answer_heads_is_asked_with_a_get(servers, tls,
         image = resolver.resolve(parse(f"{registry.netloc}/r:t"), _credential(registry))
     assert image.digest == MANIFEST_DIGEST
     assert image.manifests[0].platform.architecture == "arm64"
+
+
+def test_a_certificate_for_another_name_is_refused_and_not_retried_without_tls(servers, tls):
+    registry = servers(lambda seen: Reply(200))
+    port = registry.netloc.rsplit(":", 1)[1]
+    # localhost is loopback, but the certificate names 127.0.0.1 only.
+    with pytest.raises(api.Unverifiable, match="TLS"):
+        api.verify(Credential(f"localhost:{port}", "robot", SECRET), ca_cert=tls / "ca.crt")
+    assert registry.seen == []

@@ -108,7 +108,7 @@ def test_a_digest_is_checked_against_the_bytes():
 @pytest.mark.parametrize(
     "body, error",
     [
-        (b"not json", "not JSON"),
+        (b"not json", "not valid JSON"),
         (b"[]", "not an object"),
         (b'{"token": ""}', "without a usable token"),
         (b'{"token": "a b"}', "without a usable token"),
