@@ -181,6 +181,20 @@ def start(paths: LabPaths) -> int:
     return pid
 
 
+def running_hub_pids(directory: Path) -> list[int]:
+    """The hub's registry and token service that still run, from their pid files (checked
+    against their command lines: a pid may have been reused)."""
+    found = []
+    for pid_file, marker in (("registry.pid", "docker-registry"), ("tokenauth.pid", "tokenauth")):
+        try:
+            pid = int((directory / pid_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if procs.alive(pid) and marker in " ".join(procs.cmdline(pid)):
+            found.append(pid)
+    return found
+
+
 def running_pid(paths: LabPaths) -> int | None:
     try:
         pid = int((paths.registry_dir / "registry.pid").read_text())

@@ -126,10 +126,6 @@ def _push(live: LiveRegistry, demo: DemoImages) -> None:
             assert done.returncode == 0, done.stderr
 
 
-def _stop(pids: list[int]) -> None:
-    procs.stop(pids)
-
-
 @pytest.fixture(scope="session")
 def lab_paths(tmp_path_factory) -> LabPaths:
     root = tmp_path_factory.mktemp("registries")
@@ -147,7 +143,7 @@ def basic_registry(lab_paths: LabPaths, demo: DemoImages) -> Iterator[LiveRegist
         _push(live, demo)
         yield live
     finally:
-        _stop([pid])
+        procs.stop([pid])
 
 
 @pytest.fixture(scope="session")
@@ -166,13 +162,15 @@ def token_registry(
         lab_paths.registry_dir,
     )
     pids = list(registry.start_hub(directory))
+    assert sorted(registry.running_hub_pids(directory)) == sorted(pids)
     try:
         registry.wait_hub_ready(directory, lab_paths.ca_cert)
         live = _live(directory, accounts, lab_paths.ca_cert, directory / "tokenauth-requests.log")
         _push(live, demo)
         yield live
     finally:
-        _stop(pids)
+        procs.stop(pids)
+        assert registry.running_hub_pids(directory) == []
 
 
 def _live(
