@@ -113,9 +113,16 @@ def manifest_parts(document: dict[str, Any], what: str) -> tuple[Layer, tuple[La
     return _descriptor(config, what), layers
 
 
-def config_platform(body: bytes, what: str) -> Platform:
-    """os/architecture/variant of an image config blob."""
-    return _platform(json_object(body, what), what)
+def read_config(body: bytes, what: str) -> tuple[Platform, tuple[str | None, ...]]:
+    """os/architecture/variant of an image config blob, and its layers' diff_ids (the
+    digests of the unpacked layers, in order; None for one that is not a sha256 digest)."""
+    config = json_object(body, what)
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) > MAX_ENTRIES:
+        diff_ids = []
+    checked = tuple(d if isinstance(d, str) and DIGEST.fullmatch(d) else None for d in diff_ids)
+    return _platform(config, what), checked
 
 
 def _list(document: dict[str, Any], key: str, what: str) -> list[Any]:

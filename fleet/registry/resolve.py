@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,11 +22,11 @@ from fleet.registry.errors import AuthRequired, NotFound, Unverifiable
 from fleet.registry.manifests import (
     DIGEST,
     check_digest,
-    config_platform,
     index_entries,
     load_document,
     manifest_parts,
     media_type,
+    read_config,
     sha256_digest,
 )
 from fleet.registry.model import INDEX_TYPES, MANIFEST_TYPES, PlatformManifest, ResolvedImage
@@ -159,7 +160,13 @@ class Resolver:
             (),
             CONFIG_LIMIT,
         )
-        platform = config_platform(config_body, f"the image config {config.digest} of {ref.name}")
+        platform, diff_ids = read_config(
+            config_body, f"the image config {config.digest} of {ref.name}"
+        )
+        if len(diff_ids) == len(layers):  # one diff_id per layer, in the same order
+            layers = tuple(
+                replace(layer, diff_id=d) for layer, d in zip(layers, diff_ids, strict=True)
+            )
         return PlatformManifest(platform, digest, config.digest, layers, config.size)
 
     def _manifest(self, client: RegistryClient, ref: Reference, digest: str) -> bytes:

@@ -137,8 +137,10 @@ def test_a_platform_manifest_gives_the_image_id_and_layer_sizes(live, demo, tmp_
         found = resolver.platform_manifest(ref, robot, manifest.digest)
     assert found.platform == Platform("linux", "arm64", "v8")
     assert found.config_digest == built["config"]["digest"]
-    assert [(layer.digest, layer.size) for layer in found.layers] == [
-        (layer["digest"], layer["size"]) for layer in built["layers"]
+    config = json.loads(demo.blobs[built["config"]["digest"]].data)
+    assert [(layer.digest, layer.size, layer.diff_id) for layer in found.layers] == [
+        (layer["digest"], layer["size"], diff_id)
+        for layer, diff_id in zip(built["layers"], config["rootfs"]["diff_ids"], strict=True)
     ]
     sizes = [len(demo.blobs[layer["digest"]].data) for layer in built["layers"]]
     assert found.download_size == sum(sizes) + len(demo.blobs[built["config"]["digest"]].data)

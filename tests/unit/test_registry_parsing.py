@@ -24,10 +24,12 @@ from fleet.registry.manifests import (
     load_document,
     manifest_parts,
     media_type,
+    read_config,
 )
 from fleet.registry.model import INDEX_TYPES
 
 DATA = Path(__file__).parent / "data"
+DIFF = "sha256:" + "d" * 64
 
 
 def _cases(name: str) -> list:
@@ -132,6 +134,20 @@ def test_download_size_counts_layers_and_config_once_fetched():
         platform, "sha256:a", "sha256:c", (Layer("sha256:l1", 10), Layer("sha256:l2", 5)), 2
     )
     assert fetched.download_size == 17
+
+
+@pytest.mark.parametrize(
+    "rootfs, diff_ids",
+    [
+        ({"type": "layers", "diff_ids": [DIFF, DIFF]}, (DIFF, DIFF)),
+        ({"type": "layers", "diff_ids": [DIFF, "md5:x", 7]}, (DIFF, None, None)),
+        ({"type": "layers"}, ()),
+        ("layers", ()),
+    ],
+)
+def test_an_image_config_gives_its_platform_and_diff_ids(rootfs, diff_ids):
+    body = json.dumps({"os": "linux", "architecture": "arm", "variant": "v7", "rootfs": rootfs})
+    assert read_config(body.encode(), "config") == (Platform("linux", "arm", "v7"), diff_ids)
 
 
 def test_the_cache_keeps_content_by_digest_privately(tmp_path):
