@@ -17,9 +17,9 @@ from fleet.cli.common import RunOptions, converge_task, run_on_robots
 from fleet.credentials.local_docker import import_credential
 from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
 from fleet.credentials.store import Credential, Store
-from fleet.credentials.verify import Rejected, Unverifiable, verify
 from fleet.errors import ExitCode, FleetError
 from fleet.inventory.model import Host
+from fleet.registry import Rejected, Unverifiable, verify
 from fleet.results import HostResult
 from fleet.runner import TaskContext
 from fleet.session import Session

@@ -193,15 +193,8 @@ def demo_references() -> list[tuple[str, str]]:
     return dt_core + [("demo/payload", "v1"), ("demo/payload", "v2")]
 
 
-def ensure_layout(directory: Path) -> None:
-    """Write the OCI image layout of every demo image, unless a complete one is there."""
-    marker = directory / "fleet-lab-layout.json"
-    try:
-        if json.loads(marker.read_text()).get("version") == LAYOUT_VERSION:
-            return
-    except (OSError, ValueError):
-        pass
-    refs, blobs = build_demo_images()
+def write_layout(directory: Path, refs: list[DemoRef], blobs: list[Blob]) -> None:
+    """An OCI image layout holding `refs`, each named by `layout_ref_name`."""
     blob_dir = directory / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
     for blob in blobs:
@@ -219,5 +212,16 @@ def ensure_layout(directory: Path) -> None:
     }
     (directory / "index.json").write_text(json.dumps(top))
     (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+
+
+def ensure_layout(directory: Path) -> None:
+    """Write the OCI image layout of every demo image, unless a complete one is there."""
+    marker = directory / "fleet-lab-layout.json"
+    try:
+        if json.loads(marker.read_text()).get("version") == LAYOUT_VERSION:
+            return
+    except (OSError, ValueError):
+        pass
+    write_layout(directory, *build_demo_images())
     # Written last: its presence means every blob above is complete.
     marker.write_text(json.dumps({"version": LAYOUT_VERSION}))

@@ -85,3 +85,28 @@ def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     (directory / "server.crt").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
     write_file(directory / "server.key", _pem_key(server_key))
+
+
+def make_token_signer(directory: Path) -> tuple[Path, Path]:
+    """Write token-signer.crt and token-signer.key (0600): the key the lab's token service
+    signs registry tokens with, in a self-signed certificate that the registry trusts as
+    its `rootcertbundle` (tokens carry it in their `x5c` header)."""
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("fleet lab token signer")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + _VALID)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "token-signer.crt", directory / "token-signer.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_file(key_path, _pem_key(key))
+    return cert_path, key_path

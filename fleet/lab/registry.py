@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 import bcrypt
 
 from fleet.files import write_file
-from fleet.lab import pki, procs
+from fleet.lab import pki, procs, tokenauth
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError
 
@@ -51,21 +52,108 @@ def htpasswd_lines(passwords: dict[str, str]) -> str:
     )
 
 
-def registry_config(paths: LabPaths, listen: str) -> dict[str, object]:
-    reg = paths.registry_dir
+def _config(root: Path, listen: str, tls: Path, auth: dict[str, object]) -> dict[str, object]:
+    """A Distribution config: filesystem storage under `root`, TLS from `tls` (server.crt,
+    server.key), access log on (tests count requests in it)."""
     return {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
         "storage": {
-            "filesystem": {"rootdirectory": str(reg / "data")},
+            "filesystem": {"rootdirectory": str(root / "data")},
             "delete": {"enabled": True},
         },
         "http": {
             "addr": listen,
-            "tls": {"certificate": str(reg / "server.crt"), "key": str(reg / "server.key")},
+            "tls": {"certificate": str(tls / "server.crt"), "key": str(tls / "server.key")},
         },
-        "auth": {"htpasswd": {"realm": "fleet-lab", "path": str(reg / "htpasswd")}},
+        "auth": auth,
     }
+
+
+def registry_config(paths: LabPaths, listen: str) -> dict[str, object]:
+    reg = paths.registry_dir
+    return _config(
+        reg, listen, reg, {"htpasswd": {"realm": "fleet-lab", "path": str(reg / "htpasswd")}}
+    )
+
+
+# The registry that plays Docker Hub: token auth, public and private repositories.
+HUB_SERVICE = "fleet-lab-hub"  # Docker Hub's is registry.docker.io
+HUB_ISSUER = "fleet-lab-token"
+HUB_PUBLIC = ("duckietown/*", "demo/*", "library/*")  # anyone pulls; any other is private
+HUB_PUBLISHERS = ("publisher",)
+
+
+def token_registry_config(
+    root: Path, listen: str, tls: Path, *, realm: str, rootcertbundle: Path
+) -> dict[str, object]:
+    """Distribution in token mode: it trusts tokens signed by the certificate in
+    `rootcertbundle` and sends clients to `realm` for them."""
+    token = {
+        "realm": realm,
+        "service": HUB_SERVICE,
+        "issuer": HUB_ISSUER,
+        "rootcertbundle": str(rootcertbundle),
+    }
+    return _config(root, listen, tls, {"token": token})
+
+
+def prepare_hub(
+    directory: Path, address: str, port: int, token_port: int, passwords: dict[str, str], tls: Path
+) -> RegistryAccounts:
+    """Write a token-mode registry's config and its token service's into `directory`.
+
+    `tls` holds server.crt and server.key for `address` (the htpasswd registry's serve: a
+    certificate names an address, not a port), so robots trust both through one CA.
+    """
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    signer_cert, signer_key = pki.make_token_signer(directory)
+    (directory / "htpasswd").write_text(htpasswd_lines(passwords))
+    token_listen = f"{address}:{token_port}"
+    service = tokenauth.TokenConfig(
+        listen=token_listen,
+        certificate=tls / "server.crt",
+        key=tls / "server.key",
+        signing_certificate=signer_cert,
+        signing_key=signer_key,
+        issuer=HUB_ISSUER,
+        service=HUB_SERVICE,
+        htpasswd=directory / "htpasswd",
+        public=HUB_PUBLIC,
+        publishers=HUB_PUBLISHERS,
+        log=directory / "tokenauth-requests.log",
+    )
+    write_file(directory / "tokenauth.json", service.to_json())
+    config = token_registry_config(
+        directory,
+        f"{address}:{port}",
+        tls,
+        realm=f"https://{token_listen}/token",
+        rootcertbundle=signer_cert,
+    )
+    (directory / "config.yml").write_text(json.dumps(config))
+    return RegistryAccounts(registry=f"{address}:{port}", passwords=dict(passwords))
+
+
+def start_hub(directory: Path) -> tuple[int, int]:
+    """Start the token service, then the registry that sends clients to it; (registry pid,
+    token service pid), also written to registry.pid and tokenauth.pid."""
+    token_pid = procs.start_detached(
+        [
+            sys.executable,
+            "-m",
+            "fleet.lab.tokenauth",
+            "--config",
+            str(directory / "tokenauth.json"),
+        ],
+        directory / "tokenauth.log",
+    )
+    registry_pid = procs.start_detached(
+        ["docker-registry", "serve", str(directory / "config.yml")], directory / "registry.log"
+    )
+    (directory / "tokenauth.pid").write_text(f"{token_pid}\n")
+    (directory / "registry.pid").write_text(f"{registry_pid}\n")
+    return registry_pid, token_pid
 
 
 def prepare(paths: LabPaths, address: str, port: int) -> RegistryAccounts:
@@ -93,6 +181,20 @@ def start(paths: LabPaths) -> int:
     return pid
 
 
+def running_hub_pids(directory: Path) -> list[int]:
+    """The hub's registry and token service that still run, from their pid files (checked
+    against their command lines: a pid may have been reused)."""
+    found = []
+    for pid_file, marker in (("registry.pid", "docker-registry"), ("tokenauth.pid", "tokenauth")):
+        try:
+            pid = int((directory / pid_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if procs.alive(pid) and marker in " ".join(procs.cmdline(pid)):
+            found.append(pid)
+    return found
+
+
 def running_pid(paths: LabPaths) -> int | None:
     try:
         pid = int((paths.registry_dir / "registry.pid").read_text())
@@ -105,8 +207,13 @@ def running_pid(paths: LabPaths) -> int | None:
 
 def v2_status(paths: LabPaths, registry: str, auth: tuple[str, str] | None = None) -> int | None:
     """HTTP status of GET /v2/ (401 without an account, 200 with one); None if no answer."""
-    context = ssl.create_default_context(cafile=str(paths.ca_cert))
-    request = urllib.request.Request(f"https://{registry}/v2/")
+    return https_status(f"https://{registry}/v2/", paths.ca_cert, auth)
+
+
+def https_status(url: str, ca_cert: Path, auth: tuple[str, str] | None = None) -> int | None:
+    """HTTP status of GET `url`, trusting `ca_cert`; None if no answer."""
+    context = ssl.create_default_context(cafile=str(ca_cert))
+    request = urllib.request.Request(url)
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -125,3 +232,18 @@ def wait_ready(paths: LabPaths, registry: str, timeout: float = 20) -> None:
             f"the lab registry did not answer on https://{registry}/v2/ within {timeout:g} s; "
             f"see {paths.registry_dir / 'registry.log'}"
         )
+
+
+def wait_hub_ready(directory: Path, ca_cert: Path, timeout: float = 20) -> None:
+    """Until the token service hands out an anonymous token and the registry answers 401."""
+    config = json.loads((directory / "config.yml").read_text())
+    token = config["auth"]["token"]
+    checks = {
+        f"{token['realm']}?service={token['service']}": 200,
+        f"https://{config['http']['addr']}/v2/": 401,
+    }
+    for url, status in checks.items():
+        if not procs.wait_for(lambda u=url, s=status: https_status(u, ca_cert) == s, timeout):
+            raise LabError(
+                f"{url} did not answer {status} within {timeout:g} s; see the logs in {directory}"
+            )

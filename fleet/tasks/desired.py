@@ -127,9 +127,10 @@ def parse_registries(value: Any, name: str = "fleet_registries") -> dict[str, st
 
 
 def account_for(host_vars: Mapping[str, Any], registry: str) -> str | None:
-    """The stored account this robot uses for `registry`: `fleet_registries`, then
-    `fleet_registry_accounts` (registry names in any spelling); None: the only one stored."""
-    for name in ("fleet_registries", "fleet_registry_accounts"):
+    """The stored account this robot uses for `registry`: `fleet_registry_accounts` (the
+    per-robot choice, e.g. one read-only token per site), then the account
+    `fleet_registries` declares (registry names in any spelling); None: the only one stored."""
+    for name in ("fleet_registry_accounts", "fleet_registries"):
         mapping = host_vars.get(name)
         if not isinstance(mapping, Mapping):
             continue
@@ -145,9 +146,10 @@ def account_for(host_vars: Mapping[str, Any], registry: str) -> str | None:
 def from_inventory(host_vars: Mapping[str, Any], lookup: CredentialLookup) -> DesiredState:
     """Everything the inventory declares for one robot (raises BadDesired)."""
     accounts = parse_registries(host_vars.get("fleet_registries"))
+    chosen = {registry: account_for(host_vars, registry) or a for registry, a in accounts.items()}
     credentials = tuple(
         DesiredCredential(registry, account, lookup(registry, account))
-        for registry, account in accounts.items()
+        for registry, account in chosen.items()
     )
     return DesiredState(
         credentials=credentials,

@@ -19,11 +19,11 @@ import requests
 
 from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
-from fleet.credentials.verify import Rejected, Unverifiable, manifest_platform
 from fleet.errors import RobotError
 from fleet.platform import Platform
 from fleet.pullstream import PullProgress
 from fleet.reference import Reference
+from fleet.registry import Rejected, Unverifiable, manifest_platform
 
 _AUTH = re.compile(r"no basic auth credentials|unauthorized|authentication required|denied", re.I)
 _MISSING = re.compile(r"manifest unknown|not found|does not exist", re.I)

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from fleet.credentials import dockerconfig
 from fleet.credentials.names import DOCKER_HUB_KEY, BadRegistry, config_key, fingerprint
 from fleet.credentials.store import Credential, Store
-from fleet.credentials.verify import parse_challenge
+from fleet.registry import parse_challenge
 from fleet.tasks.desired import account_for
 
 CASES = YAML(typ="safe").load((Path(__file__).parent / "data/dockerconfig_cases.yaml").read_text())
