@@ -49,8 +49,10 @@ class Session:
                 existing = self._hops.get(target)
             if isinstance(existing, Unreachable):
                 raise Unreachable(str(existing))
-            if existing is not None and existing.active:
-                return existing
+            if isinstance(existing, Connection):
+                if existing.active:
+                    return existing
+                existing.close()  # it died mid-run (a bastion rebooted): open it again
             try:
                 opened = open_connection(target, self.ssh, self.resolver, self.hop, is_hop=True)
             except Unreachable as exc:

@@ -28,6 +28,7 @@ channel per hop (`Connection.tunnel`), a few lines here.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import os
@@ -247,7 +248,7 @@ def _target(
     identities_only = str(config.get("identitiesonly", "no")).lower() == "yes"
     agent = str(config.get("identityagent", "SSH_AUTH_SOCK"))
     if agent.lower() not in ("none", "ssh_auth_sock", "$ssh_auth_sock"):
-        log.warning("IdentityAgent %s: fleet uses only $SSH_AUTH_SOCK's agent", agent)
+        _warn_once(f"IdentityAgent {agent}: fleet uses only $SSH_AUTH_SOCK's agent")
     if route is None:
         route = _route(config, destination, options, text, depth, seen or (name,))
     jumps, command = route
@@ -284,9 +285,22 @@ def _route(
         if key == "proxycommand":
             if value is None or str(value).lower() == "none":
                 return (), None
-            # paramiko expands ~ %h %p %r here; ssh (8.1 on) expands %n too.
+            # paramiko expands ~ %h %p %r here; ssh (8.1 on) expands %n too. The values
+            # land in a shell command: refuse shell syntax in them, as ssh 9.6 does.
+            for what in (destination, config["hostname"], config.get("user") or ""):
+                _check_shell_safe(str(what))
             return (), str(value).replace("%n", destination)
     return (), None
+
+
+def _check_shell_safe(value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9._@:-]*", value) or value.startswith("-"):
+        raise FleetError(f"{value!r} would reach the ProxyCommand's shell: not a host or user name")
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 _JUMP = re.compile(

@@ -16,6 +16,7 @@ import pytest
 from fleet.discovery.resolve import Resolver
 from fleet.inventory.model import Host
 from fleet.session import Session
+from fleet.transport import ssh
 from fleet.transport.known_hosts import parse_known_hosts
 from fleet.transport.ssh import SSHOptions, Unreachable, connect
 from tests.sshd.conftest import Sshd, SshdFactory, keygen, public_line
@@ -203,22 +204,24 @@ def test_proxy_command_reaches_the_robot_through_a_real_ssh_client(sshd, tmp_pat
     )
 
 
-def _children() -> set[int]:
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        pids.update(int(p) for p in (task / "children").read_text().split())
-    return pids
-
-
-def test_a_failing_proxy_command_says_why_and_leaves_no_process(sshd, tmp_path):
+def test_a_failing_proxy_command_says_why_and_leaves_no_process(sshd, tmp_path, monkeypatch):
     robot = sshd.start("robot1")
     options = _options(tmp_path, f"{ROBOTS_AT_LOOPBACK}  ProxyCommand echo no route to %h >&2\n")
-    before = _children()
+    started: list[ssh.ProxyCommand] = []
+
+    class Recorded(ssh.ProxyCommand):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(ssh, "ProxyCommand", Recorded)
     with pytest.raises(Unreachable) as caught:
         connect(_robot("robot1.local", robot, sshd.client_key, address=False), options, Resolver())
     assert "ProxyCommand said: no route to 127.0.0.1" in str(caught.value)
-    assert _children() == before
-    assert [t.name for t in threading.enumerate() if t.name.startswith("fleet-proxy")] == []
+    assert len(started) == 1
+    assert started[0].process.returncode is not None  # reaped, not a zombie
+    assert not started[0]._reader.is_alive()  # noqa: SLF001 - the stderr reader ended
+    assert started[0].socket.fileno() == -1
 
 
 def test_host_key_alias_is_the_only_name_checked_and_recorded(sshd, tmp_path):

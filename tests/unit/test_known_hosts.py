@@ -84,31 +84,19 @@ def test_what_trust_on_first_use_writes(case, tmp_path):
 
 def test_refusals_say_what_to_do():
     key = KEYS["ed_a"]
-    changed = decide_host_key(
-        parse_known_hosts(f"robot01.local {DATA['keys']['ed_b']}\n").entries,
-        [KnownName("robot01.local")],
-        key,
-        True,
-    )
-    message = refusal(changed, "robot01.local", key, "/home/u/.ssh/known_hosts")
-    assert "CHANGED" in message and "`fleet forget robot01.local`" in message
-    assert "/home/u/.ssh/known_hosts line 1" in message and key.fingerprint in message
+
+    def refused(known_hosts: str) -> str:
+        entries = parse_known_hosts(known_hosts.format(**DATA["keys"])).entries
+        decision = decide_host_key(entries, [KnownName("robot01.local")], key, True)
+        return refusal(decision, "robot01.local", key, "/home/u/.ssh/known_hosts")
+
+    changed = refused("robot01.local {ed_b}")
+    assert "CHANGED" in changed and "`fleet forget robot01.local`" in changed
+    assert "/home/u/.ssh/known_hosts line 1" in changed and key.fingerprint in changed
     unknown = decide_host_key((), [KnownName("robot01.local")], key, False)
     assert "rerun with --accept-new" in refusal(unknown, "robot01.local", key, "kh")
-    ca = decide_host_key(
-        parse_known_hosts(f"@cert-authority * {DATA['keys']['ec_a']}\n").entries,
-        [KnownName("robot01.local")],
-        key,
-        True,
-    )
-    assert "does not verify host certificates" in refusal(ca, "robot01.local", key, "kh")
-    revoked = decide_host_key(
-        parse_known_hosts(f"@revoked * {DATA['keys']['ed_a']}\n").entries,
-        [KnownName("robot01.local")],
-        key,
-        True,
-    )
-    assert "@revoked" in refusal(revoked, "robot01.local", key, "kh")
+    assert "does not verify host certificates" in refused("@cert-authority * {ec_a}")
+    assert "@revoked" in refused("@revoked * {ed_a}")
 
 
 def test_fingerprints_are_openssh_s(tmp_path):
