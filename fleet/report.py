@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fleet.files import replace_file
 from fleet.results import HostResult, RunReport, Status, exit_code
 
 STATUS_STYLE = {
@@ -70,5 +71,5 @@ def write_retry_file(report: RunReport, path: Path) -> Path | None:
         path.unlink(missing_ok=True)
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{h}\n" for h in hosts))
+    replace_file(path, "".join(f"{h}\n" for h in hosts))
     return path

@@ -94,6 +94,8 @@ def root(
     root_logger.setLevel(level)
     log_file = os.environ.get(LOG_FILE_ENV)
     if log_file:
+        # Created private before logging opens it: a debug log names robots and accounts.
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root_logger.addHandler(handler)

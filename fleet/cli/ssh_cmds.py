@@ -11,9 +11,10 @@ from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, run_on_robots
 from fleet.discovery.resolve import ResolveError, Resolver
 from fleet.inventory import load
+from fleet.inventory.model import Host
 from fleet.tasks.keys import install_key, public_key
 from fleet.transport.known_hosts import KnownHosts
-from fleet.transport.ssh import SSHOptions
+from fleet.transport.ssh import SSHOptions, SSHTarget, ssh_target
 
 keys_app = typer.Typer(help="Put your public key on robots that only take a password.")
 
@@ -23,30 +24,34 @@ def forget(
     inventory: opt.Inventory = None,
     known_hosts: opt.KnownHostsFile = None,
 ) -> None:
-    """Drop a re-flashed robot's old host keys from known_hosts, by name and by address,
-    so the next connection with --accept-new trusts its new key."""
-    known = KnownHosts(known_hosts or SSHOptions().known_hosts)
-    aliases: list[str] = []
-    addresses: dict[str, str] = {}
-    if inventory is not None:
-        found = load.load(inventory).inventory
-        addresses = {n: found.host(n).address for n in names if n in found.host_vars}
+    """Drop a re-flashed robot's old host keys from known_hosts, under every name fleet
+    checks them by (inventory name, ansible_host, HostName, HostKeyAlias, address, on the
+    robot's port), so the next connection with --accept-new trusts its new key."""
+    options = SSHOptions(**({"known_hosts": known_hosts} if known_hosts else {}))
+    found = load.load(inventory).inventory if inventory is not None else None
     resolver = Resolver(timeout=2)
+    patterns: list[str] = []
     try:
         for name in names:
-            aliases.append(name)
-            address = addresses.get(name)
-            if address is None:
-                try:
-                    address = resolver.resolve(name)
-                except ResolveError:
-                    address = None
-            if address and address != name:
-                aliases.append(address)
+            host = found.host(name) if found and name in found.host_vars else Host(name, {})
+            target = ssh_target(host, options)
+            patterns.extend(target.forget_patterns(_address(target, resolver)))
     finally:
         resolver.close()
-    removed = known.forget(aliases)
-    typer.echo(f"removed {removed} known_hosts entries for {', '.join(aliases)} from {known.path}")
+    patterns = list(dict.fromkeys(patterns))
+    known = KnownHosts(options.known_hosts)
+    removed = known.forget(patterns)
+    typer.echo(f"removed {removed} known_hosts entries for {', '.join(patterns)} from {known.path}")
+
+
+def _address(target: SSHTarget, resolver: Resolver) -> str | None:
+    """The address a direct connection would reach (none through a hop or a proxy)."""
+    if not target.direct:
+        return None
+    try:
+        return resolver.resolve(target.hostname)
+    except ResolveError:
+        return None
 
 
 @keys_app.command("install")

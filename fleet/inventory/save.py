@@ -4,7 +4,6 @@ user's comments, order and variables survive (ruamel.yaml's round trip)."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fleet.files import write_file
+from fleet.files import locked_update
 from fleet.inventory.load import InventoryError, load_text
 
 
@@ -75,11 +74,8 @@ def _create_group(document: CommentedMap, group: str) -> CommentedMap:
 
 def save_hosts(path: Path, group: str, hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Merge into the file (created if missing), replacing it atomically."""
-    text = path.read_text() if path.exists() else ""
-    new_text, added = merge_hosts(text, group, hosts)
-    if added:
-        temporary = path.with_name(f".{path.name}.tmp")
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        write_file(temporary, new_text, mode)
-        os.replace(temporary, path)
+    with locked_update(path) as update:  # a second `fleet discover --save` waits its turn
+        new_text, added = merge_hosts(update.current or "", group, hosts)
+        if added:
+            update.write(new_text, mode=None if update.current is not None else 0o644)
     return added
