@@ -27,7 +27,6 @@ from fleet.runner import Serial, parse_serial
 from fleet.tasks.converge import Converge
 from fleet.tasks.desired import DesiredState, from_inventory
 from fleet.tasks.gather import RegistryView
-from fleet.tasks.images import ImagePlatforms
 
 SerialOption = Annotated[
     str | None,
@@ -109,13 +108,15 @@ def apply(
             "(see inventory/classroom.yaml)"
         )
     run = replace(run, serial=rollout_serial(serial, hosts), max_fail_percent=max_fail_percent)
-    converge_all = Converge(store, RegistryView(ImagePlatforms(ca_cert)), check=check)
-    code = run_on_robots(
-        run,
-        converge_task(lambda host: wanted[host.name], converge_all, docker_user),
-        COLUMNS[:1],
-        warnings_for=unencrypted_warning,
-        hosts=hosts,
-        details=plan_text if check else None,
-    )
+    with RegistryView(ca_cert) as registry:
+        code = run_on_robots(
+            run,
+            converge_task(
+                lambda host: wanted[host.name], Converge(store, registry, check=check), docker_user
+            ),
+            COLUMNS[:1],
+            warnings_for=unencrypted_warning,
+            hosts=hosts,
+            details=plan_text if check else None,
+        )
     raise typer.Exit(code)

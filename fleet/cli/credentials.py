@@ -26,8 +26,7 @@ from fleet.session import Session
 from fleet.tasks.audit import audit_robot
 from fleet.tasks.converge import Converge
 from fleet.tasks.desired import DesiredCredential, DesiredState, account_for
-from fleet.tasks.gather import RegistryView, Robot
-from fleet.tasks.images import ImagePlatforms
+from fleet.tasks.gather import Robot
 
 credentials_app = typer.Typer(help="The registry credentials fleet stores, and who holds them.")
 
@@ -150,7 +149,8 @@ def login(
 
 
 def _registry_run(check: bool) -> Converge:
-    return Converge(Store(), RegistryView(ImagePlatforms()), check=check)
+    """Credentials only: no image, so no registry to ask."""
+    return Converge(Store(), None, check=check)
 
 
 @opt.robot_command(ssh_user=False)

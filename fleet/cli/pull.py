@@ -20,7 +20,6 @@ from fleet.tasks import desired
 from fleet.tasks.actions import short_digest
 from fleet.tasks.converge import Converge
 from fleet.tasks.gather import RegistryView
-from fleet.tasks.images import ImagePlatforms
 from fleet.transport.docker_api import is_unencrypted
 
 
@@ -92,16 +91,16 @@ def pull(
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
-    run_all = Converge(Store(), RegistryView(ImagePlatforms(ca_cert)), check=check)
 
     def wanted(host: Host) -> desired.DesiredState:
         return desired.for_pull(host.vars, image, arch_suffix, always)
 
-    code = run_on_robots(
-        run,
-        converge_task(wanted, run_all),
-        COLUMNS,
-        summary=None if check else fleet_summary,
-        warnings_for=unencrypted_warning,
-    )
+    with RegistryView(ca_cert) as registry:
+        code = run_on_robots(
+            run,
+            converge_task(wanted, Converge(Store(), registry, check=check)),
+            COLUMNS,
+            summary=None if check else fleet_summary,
+            warnings_for=unencrypted_warning,
+        )
     raise typer.Exit(code)

@@ -20,7 +20,6 @@ from fleet.tasks.actions import Action, Drift, short_digest
 from fleet.tasks.converge import Converge, planned
 from fleet.tasks.desired import from_inventory
 from fleet.tasks.gather import RegistryView, Robot
-from fleet.tasks.images import ImagePlatforms
 
 
 def cell(action: Action) -> str:
@@ -67,7 +66,8 @@ def status(
     hosts = chosen_hosts(run, Console(stderr=True))
     store = Store()
     wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get))
-    look = Converge(store, RegistryView(ImagePlatforms(ca_cert)))
+    registry = RegistryView(ca_cert)
+    look = Converge(store, registry)
     items = list(
         dict.fromkeys(i.item for s in wanted.values() for i in (*s.credentials, *s.images))
     )
@@ -87,7 +87,8 @@ def status(
         (item, lambda r, item=item: r.data.get("items", {}).get(item, {}).get("cell", ""))
         for item in items
     ]
-    report = run_robots(run, task, columns, hosts=hosts, retry=False)
+    with registry:
+        report = run_robots(run, task, columns, hosts=hosts, retry=False)
     code = exit_code((r.status for r in report.results), report.interrupted)
     if code == 0 and any(r.data.get("drifted") for r in report.results):
         code = int(ExitCode.FAILED)

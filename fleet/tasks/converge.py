@@ -29,7 +29,7 @@ class Converge:
     """What every robot of one run shares."""
 
     store: Store
-    registry: RegistryView
+    registry: RegistryView | None  # None: no image to ask a registry about
     check: bool = False
     options: ExecuteOptions = ExecuteOptions()
 
@@ -47,7 +47,10 @@ def planned(robot: Robot, desired: DesiredState, run: Converge) -> tuple[RobotSt
     """Gather, ask the registry what it needs, plan: no change on the robot."""
     state = gather(robot, desired)
     references = wanted_references(desired, state)
-    answers = run.registry.answers(robot, references, run.credential_for(robot))
+    answers = {}
+    if references and run.registry is not None:
+        platform = robot_variant(desired, state).platform
+        answers = run.registry.answers(robot, references, run.credential_for(robot), platform)
     return state, plan(desired, state, answers)
 
 

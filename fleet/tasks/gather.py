@@ -10,18 +10,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from fleet.credentials import dockerconfig
+from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
 from fleet.inventory.model import Host
 from fleet.platform import Platform
 from fleet.reference import Reference
+from fleet.registry import AuthRequired, NotFound, Rejected, Resolver, Unverifiable
 from fleet.registry.model import PlatformManifest, ResolvedImage
 from fleet.session import Session
 from fleet.tasks import images as image_ops
 from fleet.tasks.desired import DesiredState
-from fleet.tasks.plan import RegistryAnswer, Unresolved, secret_sha256, wanted_references
+from fleet.tasks.plan import (
+    RegistryAnswer,
+    Unresolved,
+    chosen_manifest,
+    secret_sha256,
+    wanted_references,
+)
 from fleet.tasks.robot_config import ConfigFile, helper_get, read_config
 from fleet.tasks.state import (
     ConfigStatus,
@@ -234,31 +244,90 @@ CredentialFor = Callable[[Reference], Credential | None]
 
 
 class RegistryView:
-    """What each reference points to, asked once per run whatever the number of robots
-    (a lock per reference: sixteen robots asking at once make one request). A failure is
-    not kept, so the next robot asks again."""
+    """What each reference points to, for each robot's platform: asked of the registry from
+    this machine (per-platform manifests, image IDs, download sizes; once per run, however
+    many robots ask), or of the robot's own daemon when this machine cannot reach the
+    registry (it then says less: no sizes, no per-platform digests)."""
 
-    def __init__(self, platforms: image_ops.ImagePlatforms) -> None:
-        self.platforms = platforms
-        self._answers: dict[tuple[str, str | None], RegistryAnswer] = {}
+    def __init__(self, ca_cert: Path | None = None, resolver: Resolver | None = None) -> None:
+        self.resolver = resolver or Resolver(ca_cert)
+        self.platforms = image_ops.ImagePlatforms(ca_cert)
+        self._daemon_answers: dict[tuple[str, str | None], RegistryAnswer] = {}
         self._locks: dict[tuple[str, str | None], threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def answers(
-        self, robot: Robot, references: Iterable[Reference], credential_for: CredentialFor
-    ) -> dict[str, RegistryAnswer]:
-        return {str(ref): self.answer(robot, ref, credential_for(ref)) for ref in references}
+    def close(self) -> None:
+        self.resolver.close()
 
-    def answer(self, robot: Robot, ref: Reference, credential: Credential | None) -> RegistryAnswer:
+    def __enter__(self) -> RegistryView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def answers(
+        self,
+        robot: Robot,
+        references: Iterable[Reference],
+        credential_for: CredentialFor,
+        platform: Platform | None,
+    ) -> dict[str, RegistryAnswer]:
+        return {
+            str(ref): self.answer(robot, ref, credential_for(ref), platform) for ref in references
+        }
+
+    def answer(
+        self,
+        robot: Robot,
+        ref: Reference,
+        credential: Credential | None,
+        platform: Platform | None,
+    ) -> RegistryAnswer:
+        try:
+            resolved = self.resolver.resolve(ref, credential)
+            return self._with_platform_details(ref, credential, resolved, platform)
+        except AuthRequired:
+            registry = display_name(ref.registry_key)
+            return Unresolved(f"authentication required for {registry}; run fleet login {registry}")
+        except Rejected as exc:
+            return Unresolved(
+                f"authentication required for {display_name(ref.registry_key)}: {exc}"
+            )
+        except NotFound as exc:
+            return Unresolved(f"{ref}: not found in the registry ({exc})")
+        except Unverifiable as exc:
+            log.debug("asking the robot's daemon about %s: %s", ref, exc)
+            return self._daemon_answer(robot, ref, credential)
+
+    def _with_platform_details(
+        self,
+        ref: Reference,
+        credential: Credential | None,
+        resolved: ResolvedImage,
+        platform: Platform | None,
+    ) -> ResolvedImage:
+        """The index with the robot's entry filled in (image ID, layers, sizes)."""
+        if platform is None or not resolved.is_index:
+            return resolved
+        entry = chosen_manifest(resolved, platform)
+        if entry is None or entry.digest is None:
+            return resolved
+        detailed = self.resolver.platform_manifest(ref, credential, entry.digest)
+        manifests = tuple(detailed if m is entry else m for m in resolved.manifests)
+        return replace(resolved, manifests=manifests)
+
+    def _daemon_answer(
+        self, robot: Robot, ref: Reference, credential: Credential | None
+    ) -> RegistryAnswer:
         key = (str(ref), _identity(credential))
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key in self._answers:
-                return self._answers[key]
+            if key in self._daemon_answers:
+                return self._daemon_answers[key]
             answer = self._ask_daemon(robot, ref, credential)
             if isinstance(answer, ResolvedImage):
-                self._answers[key] = answer
+                self._daemon_answers[key] = answer
             return answer
 
     def _ask_daemon(
@@ -288,7 +357,7 @@ class RegistryView:
                     return Unresolved(seen)
                 platforms = [seen]
             entries = (PlatformManifest(platforms[0], digest),)
-        return ResolvedImage(ref.registry, ref.repository, ref.tag, digest, media_type, entries)
+        return replace(resolved, manifests=entries)
 
 
 def _identity(credential: Credential | None) -> str | None:

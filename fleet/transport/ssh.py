@@ -47,7 +47,7 @@ from pathlib import Path
 import paramiko
 
 from fleet.discovery.resolve import ResolveError, Resolver
-from fleet.errors import FleetError, Unreachable
+from fleet.errors import FleetError, RobotError, Unreachable
 from fleet.inventory.model import Host
 from fleet.transport.known_hosts import KnownHosts, PublicKey
 from fleet.transport.trust import (
@@ -62,6 +62,7 @@ from fleet.transport.trust import (
 log = logging.getLogger(__name__)
 
 MAX_JUMP_DEPTH = 8  # hops of hops: deeper than this is a loop in ~/.ssh/config
+MAX_OUTPUT = 4 * 1024 * 1024  # what one command on a robot may answer, per stream
 
 
 @dataclass(frozen=True)
@@ -444,7 +445,14 @@ class Connection:
                 f"{self.target.name} could not connect to {host}:{port}: {exc}"
             ) from None
 
-    def run(self, command: str, stdin: bytes | None = None, timeout: float = 60) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        stdin: bytes | None = None,
+        timeout: float = 60,
+        limit: int = MAX_OUTPUT,
+        cancelled: threading.Event | None = None,
+    ) -> CommandResult:
         """Run a shell command; stdin (e.g. a secret) goes over the channel, never in argv."""
         channel = self.transport.open_session(timeout=timeout)
         try:
@@ -452,7 +460,7 @@ class Connection:
             if stdin is not None:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            return _collect(channel, time.monotonic() + timeout, command)
+            return _collect(channel, time.monotonic() + timeout, command, limit, cancelled)
         finally:
             channel.close()
 
@@ -472,25 +480,34 @@ class Connection:
         self.close()
 
 
-def _collect(channel: paramiko.Channel, deadline: float, command: str) -> CommandResult:
+def _collect(
+    channel: paramiko.Channel,
+    deadline: float,
+    command: str,
+    limit: int,
+    cancelled: threading.Event | None,
+) -> CommandResult:
+    """A command's output, at most `limit` bytes of each stream: a robot cannot make fleet
+    hold an unbounded answer (a config.json pointed at /dev/zero)."""
     out, err = bytearray(), bytearray()
+    name = command.split()[0] if command.split() else "command"
     while True:
         if channel.recv_ready():
             out += channel.recv(65536)
-            continue
-        if channel.recv_stderr_ready():
+        elif channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
-            continue
-        if (
-            channel.exit_status_ready()
-            and not channel.recv_ready()
-            and not channel.recv_stderr_ready()
-        ):
+        elif channel.exit_status_ready():
             break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"command did not finish in time: {command.split()[0]}")
-        select.select([channel], [], [], min(remaining, 0.5))
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"command did not finish in time: {name}")
+            if cancelled is not None and cancelled.is_set():
+                raise RobotError(f"cancelled while {name} ran")
+            select.select([channel], [], [], min(remaining, 0.5))
+            continue
+        if len(out) > limit or len(err) > limit:
+            raise RobotError(f"{name} answered with more than {limit} bytes; stopped reading")
     return CommandResult(channel.recv_exit_status(), bytes(out), bytes(err))
 
 
