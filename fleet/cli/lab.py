@@ -47,6 +47,11 @@ def up(
     link_rate: str = typer.Option(
         None, help="Shape every robot's link like WiFi, e.g. 50mbit (tc tbf, both directions)."
     ),
+    uplink_rate: str = typer.Option(
+        None,
+        help="Put the hub (Docker Hub's stand-in) behind one shaped link, e.g. 20mbit: the "
+        "site's uplink, which every robot and this machine share.",
+    ),
 ) -> None:
     """Build the lab and print the path of its inventory. A no-op when the same lab is up."""
     try:
@@ -58,6 +63,7 @@ def up(
             duckiebots=total if duckiebot else duckiebots,
             profiles=counts or None,
             link_rate=link_rate,
+            uplink_rate=uplink_rate,
         )
     except ValueError as exc:
         raise FleetError(str(exc)) from None
@@ -96,6 +102,8 @@ def _status_record(current: lifecycle.LabStatus, paths: LabPaths) -> dict[str, o
         "state_dir": str(paths.state),
         "registry": current.registry,
         "registry_running": current.registry_running,
+        "hub": current.hub,
+        "hub_running": current.hub_running,
         "inventory": str(current.inventory) if current.inventory else None,
         "credentials_file": str(current.credentials) if current.credentials else None,
         "robots": [
@@ -131,6 +139,7 @@ def _print_status(current: lifecycle.LabStatus, paths: LabPaths) -> None:
         )
     console.print(table)
     console.print(f"registry   https://{current.registry} ({mark[current.registry_running]})")
+    console.print(f"hub        https://{current.hub} ({mark[current.hub_running]}, token auth)")
     console.print(f"inventory  {current.inventory}")
     console.print(f"accounts   {current.credentials} (mode 0600; not shown here)")
 
@@ -152,16 +161,19 @@ def down() -> None:
     )
 
 
-Daemon = typer.Argument(None, help="sshd, dockerd or avahi (none for the registry).")
-Target = typer.Argument(metavar="ROBOT|registry", help="A robot's name, or `registry`.")
+Daemon = typer.Argument(None, help="sshd, dockerd or avahi (none for the registry or hub).")
+Target = typer.Argument(
+    metavar="ROBOT|registry|hub",
+    help="A robot's name, `registry`, or `hub` (Docker Hub's stand-in).",
+)
 
 
 def _daemon_command(action: str, target: str, daemon: str | None) -> None:
     paths = LabPaths.from_env()
     try:
         lifecycle.check_host()
-        if target == "registry":
-            getattr(lifecycle, f"{action}_registry")(paths)
+        if target in ("registry", "hub"):
+            getattr(lifecycle, f"{action}_{target}")(paths)
             return
         if daemon not in robot.DAEMONS:
             raise FleetError(f"name the daemon: one of {', '.join(robot.DAEMONS)}")

@@ -12,10 +12,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet.files import write_file
 from fleet.lab import binfmt, images, inventory, mounts, network, procs, registry, robot, rootfs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
-from fleet.lab.spec import BRIDGE, PROFILES, VETH_PREFIX, LabSpec, Robot
+from fleet.lab.spec import (
+    BRIDGE,
+    HUB_ADDRESS,
+    HUB_NETNS,
+    HUB_PORT,
+    HUB_VETH,
+    PROFILES,
+    TOKEN_PORT,
+    VETH_PREFIX,
+    LabSpec,
+    Robot,
+)
 
 Progress = Callable[[str], None]
 
@@ -59,6 +71,8 @@ class LabStatus:
     phase: str | None = None
     registry: str | None = None
     registry_running: bool = False
+    hub: str | None = None
+    hub_running: bool = False
     inventory: Path | None = None
     credentials: Path | None = None
     robots: list[RobotStatus] = field(default_factory=list)
@@ -66,7 +80,10 @@ class LabStatus:
     @property
     def healthy(self) -> bool:
         return (
-            self.up and self.registry_running and all(all(r.daemons.values()) for r in self.robots)
+            self.up
+            and self.registry_running
+            and self.hub_running
+            and all(all(r.daemons.values()) for r in self.robots)
         )
 
 
@@ -139,10 +156,11 @@ def up(spec: LabSpec, paths: LabPaths, progress: Progress = lambda _: None) -> U
     progress(f"creating bridge {spec.bridge} ({spec.bridge_address}/{spec.prefix_len})")
     network.create_bridge(spec)
     progress(f"starting the registry on {spec.registry}")
-    accounts = registry.prepare(paths, spec.bridge_address, spec.registry_port)
+    accounts = registry.prepare(paths, spec.bridge_address, spec.registry_port, str(HUB_ADDRESS))
     registry.start(paths)
     registry.wait_ready(paths, spec.registry)
     _push_demo_images(paths, accounts, layout, progress)
+    _start_hub(spec, paths, accounts, progress)
 
     public_key = paths.lab_key.with_suffix(".pub").read_text()
 
@@ -163,6 +181,27 @@ def up(spec: LabSpec, paths: LabPaths, progress: Progress = lambda _: None) -> U
     paths.inventory.write_text(inventory.render(spec, paths.lab_key))
     _write_state(paths, spec, "up")
     return UpResult(spec, paths.inventory, seconds=time.monotonic() - started)
+
+
+def _start_hub(
+    spec: LabSpec, paths: LabPaths, accounts: registry.RegistryAccounts, progress: Progress
+) -> None:
+    """Docker Hub's stand-in: token auth, public and private repositories, in its own
+    namespace behind the uplink (shaped once it holds the demo images)."""
+    progress(f"starting the hub on {spec.hub} (token auth on {spec.token_service})")
+    network.create_hub_link(spec)
+    hub = paths.hub_dir
+    registry.prepare_hub(
+        hub, str(HUB_ADDRESS), HUB_PORT, TOKEN_PORT, accounts.passwords, paths.registry_dir
+    )
+    registry.copy_storage(paths.registry_dir / "data", hub / "data")
+    registry.start_hub(hub, HUB_NETNS)
+    registry.wait_hub_ready(hub, paths.ca_cert)
+    saved = json.loads(paths.credentials.read_text())
+    write_file(paths.credentials, json.dumps({**saved, "hub": spec.hub}, indent=2) + "\n")
+    if spec.uplink_rate:
+        progress(f"shaping the uplink to the hub at {spec.uplink_rate}")
+        network.shape_uplink(spec.uplink_rate)
 
 
 def _push_demo_images(
@@ -220,7 +259,7 @@ def down(paths: LabPaths) -> list[str]:
 def _lab_links() -> list[str]:
     names = []
     for entry in Path("/sys/class/net").iterdir():
-        if entry.name == BRIDGE or (
+        if entry.name in (BRIDGE, HUB_VETH) or (
             entry.name.startswith(VETH_PREFIX) and entry.name[len(VETH_PREFIX) :].isdigit()
         ):
             names.append(entry.name)
@@ -252,6 +291,8 @@ def status(paths: LabPaths) -> LabStatus:
         phase=str(saved.get("phase")),
         registry=spec.registry,
         registry_running=registry.running_pid(paths) is not None,
+        hub=spec.hub,
+        hub_running=len(registry.running_hub_pids(paths.hub_dir)) == 2,
         inventory=paths.inventory if paths.inventory.exists() else None,
         credentials=paths.credentials if paths.credentials.exists() else None,
         robots=[
@@ -289,6 +330,18 @@ def stop_registry(paths: LabPaths) -> None:
     pid = registry.running_pid(paths)
     if pid:
         procs.stop([pid])
+
+
+def stop_hub(paths: LabPaths) -> None:
+    procs.stop(registry.running_hub_pids(paths.hub_dir))
+
+
+def start_hub(paths: LabPaths) -> None:
+    stop_hub(paths)
+    if _read_state(paths) is None:
+        raise LabError("no lab is up")
+    registry.start_hub(paths.hub_dir, HUB_NETNS)
+    registry.wait_hub_ready(paths.hub_dir, paths.ca_cert)
 
 
 def start_registry(paths: LabPaths) -> None:

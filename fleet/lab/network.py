@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleet.lab.sh import LabError, output, run
-from fleet.lab.spec import NETNS_PREFIX, LabSpec, Robot
+from fleet.lab.spec import HUB_ADDRESS, HUB_NETNS, HUB_VETH, NETNS_PREFIX, LabSpec, Robot
 
 
 def create_bridge(spec: LabSpec) -> None:
@@ -14,30 +14,47 @@ def create_bridge(spec: LabSpec) -> None:
     run(["ip", "link", "set", spec.bridge, "up"])
 
 
-def create_robot_link(spec: LabSpec, robot: Robot) -> None:
+def _namespace_on_bridge(spec: LabSpec, netns: str, veth: str, address: str) -> None:
     """A namespace whose only interface is eth0 on the bridge.
 
-    No default route and no DNS: a robot can reach the lab and nothing else.
+    No default route and no DNS: what runs there reaches the lab and nothing else.
     """
-    ns = robot.netns
-    peer = f"{robot.veth}p"
-    run(["ip", "netns", "add", ns])
-    run(["ip", "link", "add", robot.veth, "type", "veth", "peer", "name", peer])
-    run(["ip", "link", "set", peer, "netns", ns])
-    run(["ip", "link", "set", robot.veth, "master", spec.bridge, "up"])
-    run(["ip", "-n", ns, "link", "set", peer, "name", "eth0"])
-    run(["ip", "-n", ns, "addr", "add", f"{robot.address}/{spec.prefix_len}", "dev", "eth0"])
-    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    peer = f"{veth}p"
+    run(["ip", "netns", "add", netns])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer])
+    run(["ip", "link", "set", peer, "netns", netns])
+    run(["ip", "link", "set", veth, "master", spec.bridge, "up"])
+    run(["ip", "-n", netns, "link", "set", peer, "name", "eth0"])
+    run(["ip", "-n", netns, "addr", "add", f"{address}/{spec.prefix_len}", "dev", "eth0"])
+    run(["ip", "-n", netns, "link", "set", "eth0", "up"])
+    run(["ip", "-n", netns, "link", "set", "lo", "up"])
+
+
+def create_robot_link(spec: LabSpec, robot: Robot) -> None:
+    _namespace_on_bridge(spec, robot.netns, robot.veth, robot.address)
     if spec.link_rate:
         shape_link(robot, spec.link_rate)
 
 
+def create_hub_link(spec: LabSpec) -> None:
+    """The hub's namespace: the lab's "internet", behind one link of its own."""
+    _namespace_on_bridge(spec, HUB_NETNS, HUB_VETH, str(HUB_ADDRESS))
+
+
 def shape_link(robot: Robot, rate: str) -> None:
     """Token-bucket both ends like a classroom WiFi link (this kernel has tbf, not netem)."""
+    shape(robot.veth, robot.netns, rate)
+
+
+def shape_uplink(rate: str) -> None:
+    """The site's uplink: everything to and from the hub, robots and this machine alike."""
+    shape(HUB_VETH, HUB_NETNS, rate)
+
+
+def shape(veth: str, netns: str, rate: str) -> None:
     tbf = ["tbf", "rate", rate, "burst", "64kb", "latency", "200ms"]
-    run(["tc", "qdisc", "replace", "dev", robot.veth, "root", *tbf])
-    run(["ip", "netns", "exec", robot.netns, "tc", "qdisc", "replace", "dev", "eth0", "root", *tbf])
+    run(["tc", "qdisc", "replace", "dev", veth, "root", *tbf])
+    run(["ip", "netns", "exec", netns, "tc", "qdisc", "replace", "dev", "eth0", "root", *tbf])
 
 
 def lab_namespaces() -> list[str]:

@@ -49,6 +49,10 @@ class LabPaths:
         return self.state / "registry"
 
     @property
+    def hub_dir(self) -> Path:
+        return self.state / "hub"
+
+    @property
     def ca_cert(self) -> Path:
         return self.registry_dir / "ca.crt"
 

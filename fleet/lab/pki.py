@@ -33,7 +33,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
+def make_ca_and_server_cert(directory: Path, *server_ips: str) -> None:
     """Write ca.crt, server.crt and server.key (0600) into `directory`.
 
     The CA key signs one certificate and is then thrown away: nothing else may be issued.
@@ -75,7 +75,9 @@ def make_ca_and_server_cert(directory: Path, server_ip: str) -> None:
         .not_valid_before(now)
         .not_valid_after(now + _VALID)
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(server_ip))]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips]
+            ),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shutil
 import ssl
 import sys
 import urllib.error
@@ -135,11 +136,14 @@ def prepare_hub(
     return RegistryAccounts(registry=f"{address}:{port}", passwords=dict(passwords))
 
 
-def start_hub(directory: Path) -> tuple[int, int]:
-    """Start the token service, then the registry that sends clients to it; (registry pid,
-    token service pid), also written to registry.pid and tokenauth.pid."""
+def start_hub(directory: Path, netns: str | None = None) -> tuple[int, int]:
+    """Start the token service, then the registry that sends clients to it, in network
+    namespace `netns` if given; (registry pid, token service pid), also written to
+    registry.pid and tokenauth.pid."""
+    enter = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
     token_pid = procs.start_detached(
         [
+            *enter,
             sys.executable,
             "-m",
             "fleet.lab.tokenauth",
@@ -149,18 +153,20 @@ def start_hub(directory: Path) -> tuple[int, int]:
         directory / "tokenauth.log",
     )
     registry_pid = procs.start_detached(
-        ["docker-registry", "serve", str(directory / "config.yml")], directory / "registry.log"
+        [*enter, "docker-registry", "serve", str(directory / "config.yml")],
+        directory / "registry.log",
     )
     (directory / "tokenauth.pid").write_text(f"{token_pid}\n")
     (directory / "registry.pid").write_text(f"{registry_pid}\n")
     return registry_pid, token_pid
 
 
-def prepare(paths: LabPaths, address: str, port: int) -> RegistryAccounts:
-    """Write the CA, certificate, accounts and config; return the accounts."""
+def prepare(paths: LabPaths, address: str, port: int, *others: str) -> RegistryAccounts:
+    """Write the CA, certificate (for `address` and the `others` that serve with it),
+    accounts and config; return the accounts."""
     reg = paths.registry_dir
     (reg / "data").mkdir(parents=True, exist_ok=True)
-    pki.make_ca_and_server_cert(reg, address)
+    pki.make_ca_and_server_cert(reg, address, *others)
     accounts = RegistryAccounts(
         registry=f"{address}:{port}",
         passwords={user: secrets.token_urlsafe(18) for user in ACCOUNTS},
@@ -193,6 +199,20 @@ def running_hub_pids(directory: Path) -> list[int]:
         if procs.alive(pid) and marker in " ".join(procs.cmdline(pid)):
             found.append(pid)
     return found
+
+
+# A private repository on the hub (an account is needed to pull it): the dt-core images.
+PRIVATE_COPIES = {"private/dt-core": "duckietown/dt-core"}
+
+
+def copy_storage(source: Path, target: Path) -> None:
+    """The hub starts with what the lab registry holds (both are Distribution's filesystem
+    storage: copying is instant where pushing again would take a while), and a private
+    repository besides."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    repositories = target / "docker" / "registry" / "v2" / "repositories"
+    for private, public in PRIVATE_COPIES.items():
+        shutil.copytree(repositories / public, repositories / private, dirs_exist_ok=True)
 
 
 def running_pid(paths: LabPaths) -> int | None:

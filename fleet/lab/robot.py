@@ -68,10 +68,11 @@ def prepare_upper(
     dirs = RobotDirs(paths, robot)
     for directory in (dirs.upper, dirs.work, dirs.root, dirs.avahi / "services", dirs.docker):
         directory.mkdir(parents=True, exist_ok=True)
+    trusted = (spec.registry, spec.hub, spec.token_service)
     for relative in (
         "etc/ssh/sshd_config.d",
         "root/.ssh",
-        f"etc/docker/certs.d/{spec.registry}",
+        *(f"etc/docker/certs.d/{name}" for name in trusted),
         "var/lib/docker",
     ):
         _mkdirs_like(lower, dirs.upper, relative)
@@ -84,7 +85,8 @@ def prepare_upper(
     _write(up / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
     _write(up / "etc/ssh/sshd_config.d/fleet-lab.conf", SSHD_CONFIG)
     _write(up / "root/.ssh/authorized_keys", lab_public_key, 0o600)
-    _write(up / f"etc/docker/certs.d/{spec.registry}/ca.crt", paths.ca_cert.read_bytes())
+    for name in trusted:
+        _write(up / f"etc/docker/certs.d/{name}/ca.crt", paths.ca_cert.read_bytes())
     for kind in ("ed25519", "ecdsa", "rsa"):
         key = up / f"etc/ssh/ssh_host_{kind}_key"
         run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"root@{robot.name}", "-f", str(key)])

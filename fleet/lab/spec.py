@@ -15,6 +15,13 @@ BRIDGE_ADDRESS = SUBNET[1]
 FIRST_ROBOT_HOST = 11
 MAX_ROBOTS = 200
 REGISTRY_PORT = 5000
+# The hub plays Docker Hub "on the internet": its own namespace on the bridge, so every
+# robot's and this machine's traffic to it crosses its one link, shaped by --uplink-rate.
+HUB_ADDRESS = SUBNET[2]
+HUB_PORT = 5000
+TOKEN_PORT = 5001
+HUB_NETNS = NETNS_PREFIX + "hub"
+HUB_VETH = "flabhub"
 
 _LABEL = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 _RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit)$")
@@ -90,6 +97,7 @@ class Robot:
 class LabSpec:
     robots: tuple[Robot, ...]
     link_rate: str | None = None
+    uplink_rate: str | None = None
     bridge: str = BRIDGE
     bridge_address: str = str(BRIDGE_ADDRESS)
     prefix_len: int = SUBNET.prefixlen
@@ -100,6 +108,14 @@ class LabSpec:
     def registry(self) -> str:
         return f"{self.bridge_address}:{self.registry_port}"
 
+    @property
+    def hub(self) -> str:
+        return f"{HUB_ADDRESS}:{HUB_PORT}"
+
+    @property
+    def token_service(self) -> str:
+        return f"{HUB_ADDRESS}:{TOKEN_PORT}"
+
     def to_dict(self) -> dict[str, object]:
         return {
             "robots": [
@@ -107,12 +123,17 @@ class LabSpec:
                 for r in self.robots
             ],
             "link_rate": self.link_rate,
+            "uplink_rate": self.uplink_rate,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> LabSpec:
         robots = tuple(Robot(**r) for r in data["robots"])  # type: ignore[arg-type, union-attr]
-        return plan_from_robots(robots, data.get("link_rate"))  # type: ignore[arg-type]
+        return plan_from_robots(
+            robots,
+            data.get("link_rate"),  # type: ignore[arg-type]
+            data.get("uplink_rate"),  # type: ignore[arg-type]
+        )
 
 
 def parse_profile_counts(values: list[str]) -> list[tuple[str, int]]:
@@ -140,6 +161,7 @@ def plan(
     duckiebots: int = 0,
     profiles: list[tuple[str, int]] | None = None,
     link_rate: str | None = None,
+    uplink_rate: str | None = None,
 ) -> LabSpec:
     """Name, number and address every robot; raise ValueError on input that cannot work.
 
@@ -163,10 +185,11 @@ def plan(
         raise ValueError(f"a lab has 1 to {MAX_ROBOTS} robots, not {total}")
     if not 0 <= duckiebots <= total:
         raise ValueError(f"--duckiebots {duckiebots}: the lab has {total} robots")
-    if link_rate is not None and not _RATE.match(link_rate):
-        raise ValueError(
-            f"--link-rate {link_rate!r}: expected a tc rate such as 50mbit, 800kbit or 1gbit"
-        )
+    for option, rate in (("--link-rate", link_rate), ("--uplink-rate", uplink_rate)):
+        if rate is not None and not _RATE.match(rate):
+            raise ValueError(
+                f"{option} {rate!r}: expected a tc rate such as 50mbit, 800kbit or 1gbit"
+            )
     width = max(2, len(str(total)))
     planned = tuple(
         Robot(
@@ -177,9 +200,11 @@ def plan(
         )
         for i, profile in enumerate(order, start=1)
     )
-    return plan_from_robots(planned, link_rate)
+    return plan_from_robots(planned, link_rate, uplink_rate)
 
 
-def plan_from_robots(robots: tuple[Robot, ...], link_rate: str | None) -> LabSpec:
+def plan_from_robots(
+    robots: tuple[Robot, ...], link_rate: str | None, uplink_rate: str | None = None
+) -> LabSpec:
     used = tuple(dict.fromkeys(r.profile for r in robots))
-    return LabSpec(robots=robots, link_rate=link_rate, profiles_used=used)
+    return LabSpec(robots=robots, link_rate=link_rate, uplink_rate=uplink_rate, profiles_used=used)

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from fleet.registry.errors import (
 from fleet.registry.manifests import json_object
 from fleet.registry.trust import ssl_context
 
+Sink = Callable[[bytes], None]
 MANIFEST_LIMIT = 4 * 1024 * 1024  # manifests and indexes; Distribution's own limit is 4 MiB
 CONFIG_LIMIT = 4 * 1024 * 1024  # image config blobs
 TOKEN_LIMIT = 64 * 1024  # a token service's answer
@@ -172,15 +173,18 @@ class RegistryClient:
         scope: str | None = None,
         limit: int = MANIFEST_LIMIT,
         offsite: bool = True,
+        sink: Sink | None = None,
     ) -> Answer:
         """The registry's answer to `method path`, any status, after answering one auth
-        challenge."""
+        challenge. With `sink`, a successful body goes there chunk by chunk (a layer of a
+        few GB is never held), and the answer's body is empty."""
         accept_header = ", ".join(accept)
+        args = (method, path, accept_header, scope, limit, offsite, sink)
         try:
-            return self._authenticated(method, path, accept_header, scope, limit, offsite)
+            return self._authenticated(*args)
         except _PlainHTTPServer:
             self._scheme, self._scheme_known = "http", True
-            return self._authenticated(method, path, accept_header, scope, limit, offsite)
+            return self._authenticated(*args)
 
     def expect_ok(self, answer: Answer, what: str) -> Answer:
         """`answer` when it is a 2xx; otherwise the error that says what went wrong."""
@@ -200,10 +204,17 @@ class RegistryClient:
     # -- authentication -----------------------------------------------------------------
 
     def _authenticated(
-        self, method: str, path: str, accept: str, scope: str | None, limit: int, offsite: bool
+        self,
+        method: str,
+        path: str,
+        accept: str,
+        scope: str | None,
+        limit: int,
+        offsite: bool,
+        sink: Sink | None = None,
     ) -> Answer:
         auth = self._known_auth(scope)
-        answer = self._send(method, self.base + path, accept, auth, limit, offsite)
+        answer = self._send(method, self.base + path, accept, auth, limit, offsite, sink)
         if answer.status != 401:
             return answer
         challenge = parse_challenge(answer.headers.get("WWW-Authenticate"))
@@ -215,7 +226,7 @@ class RegistryClient:
         fresh = self._authorization(challenge, scope, refused=auth)
         if fresh is None or fresh == auth:
             return answer  # nothing (new) to offer: the 401 stands
-        return self._send(method, self.base + path, accept, fresh, limit, offsite)
+        return self._send(method, self.base + path, accept, fresh, limit, offsite, sink)
 
     def _known_auth(self, scope: str | None) -> str | None:
         """An Authorization header already earned for this scope, to skip a 401 round trip."""
@@ -294,7 +305,14 @@ class RegistryClient:
     # -- one request, with redirects ----------------------------------------------------
 
     def _send(
-        self, method: str, url: str, accept: str, auth: str | None, limit: int, offsite: bool
+        self,
+        method: str,
+        url: str,
+        accept: str,
+        auth: str | None,
+        limit: int,
+        offsite: bool,
+        sink: Sink | None = None,
     ) -> Answer:
         start = origin(url)
         carry_auth = True
@@ -315,7 +333,7 @@ class RegistryClient:
                     continue
                 if origin(url)[:2] == (self._scheme, host_of(self.host)):
                     self._scheme_known = True
-                body = b"" if method == "HEAD" else self._read(response, url, limit)
+                body = b"" if method == "HEAD" else self._read(response, url, limit, sink)
                 return Answer(response.status_code, response.headers, body, url)
         raise Unverifiable(f"{_netloc(url)} redirected more than {MAX_REDIRECTS} times")
 
@@ -357,9 +375,9 @@ class RegistryClient:
         return target
 
     @staticmethod
-    def _read(response: requests.Response, url: str, limit: int) -> bytes:
+    def _read(response: requests.Response, url: str, limit: int, sink: Sink | None = None) -> bytes:
         """The body, refused past `limit` bytes; an error's body is only quoted, so its
-        start is enough."""
+        start is enough. A successful body goes to `sink`, when given, as it arrives."""
         quoting = not 200 <= response.status_code < 300
         cap = ERROR_LIMIT if quoting else limit
         declared = response.headers.get("Content-Length", "")
@@ -376,7 +394,10 @@ class RegistryClient:
                     break
                 if total > cap:
                     raise Unverifiable(f"{_netloc(url)} sent more than {cap} bytes; refused")
-                chunks.append(chunk)
+                if sink is not None and not quoting:
+                    sink(chunk)
+                else:
+                    chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
             why = remote_text(str(exc))
             raise Unverifiable(f"reading from {_netloc(url)} failed: {why}") from None

@@ -122,7 +122,7 @@ def write_config(
     )
     script = (
         f"set -eu; umask 077; {_PATHS}{_CHECK}"
-        'mkdir -p -- "$dir"; '
+        'mkdir -p -- "$dir"; chmod 700 -- "$dir"; '
         # The lock is the directory itself: no file of ours is left beside config.json.
         'exec 9<"$dir"; '
         'flock -w 30 9 || { echo "another writer holds the lock" >&2; exit 1; }; '

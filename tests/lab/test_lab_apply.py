@@ -141,7 +141,8 @@ def _profile(lab, name):
 
 def _image_ids(lab):
     return {
-        r["name"]: lab.docker(r["address"], "images", "-q", "--no-trunc").stdout for r in lab.robots
+        r["name"]: sorted(lab.docker(r["address"], "images", "-q", "--no-trunc").stdout.split())
+        for r in lab.robots
     }
 
 
