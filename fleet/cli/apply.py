@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fleet.cache.deliver import CacheDelivery
 from fleet.cli import options as opt
 from fleet.cli.common import (
     RunOptions,
@@ -26,6 +27,7 @@ from fleet.inventory.model import Host
 from fleet.runner import Serial, parse_serial
 from fleet.tasks.converge import Converge
 from fleet.tasks.desired import DesiredState, from_inventory
+from fleet.tasks.execute import ExecuteOptions
 from fleet.tasks.gather import RegistryView
 
 SerialOption = Annotated[
@@ -92,6 +94,7 @@ def apply(
     force: Annotated[
         bool, typer.Option(help="Replace a corrupt config.json on a robot (a backup is kept).")
     ] = False,
+    via: opt.Via = None,
 ) -> None:
     """Make each robot hold what the inventory declares for it: `fleet_registries` (the
     registry accounts in its Docker config) and `fleet_images` (each image in the variant
@@ -99,7 +102,7 @@ def apply(
     err = Console(stderr=True)
     hosts = chosen_hosts(run, err)
     store = Store()
-    wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get))
+    wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get, via))
     if force:
         wanted = {name: _forced(state) for name, state in wanted.items()}
     if not any(state.credentials or state.images for state in wanted.values()):
@@ -108,13 +111,13 @@ def apply(
             "(see inventory/classroom.yaml)"
         )
     run = replace(run, serial=rollout_serial(serial, hosts), max_fail_percent=max_fail_percent)
-    with RegistryView(ca_cert) as registry:
+    with RegistryView(ca_cert) as registry, CacheDelivery(ca_cert) as cache:
+        converge_all = Converge(store, registry, check, ExecuteOptions(cache=cache))
         code = run_on_robots(
             run,
-            converge_task(
-                lambda host: wanted[host.name], Converge(store, registry, check=check), docker_user
-            ),
+            converge_task(lambda host: wanted[host.name], converge_all, docker_user),
             COLUMNS[:1],
+            summary=lambda report: cache.summary(len(hosts)),
             warnings_for=unencrypted_warning,
             hosts=hosts,
             details=plan_text if check else None,

@@ -55,6 +55,10 @@ def ssh_options(options: RunOptions) -> SSHOptions:
     return SSHOptions(accept_new=options.accept_new, password=password, **extra)
 
 
+def err_console() -> Console:
+    return consoles()[1]
+
+
 def consoles() -> tuple[Console, Console]:
     # Off a terminal rich assumes 80 columns; a recap piped to a file should not wrap.
     width = None if sys.stdout.isatty() else 200
@@ -110,11 +114,13 @@ def run_robots(
         for line in details(report):
             out.print(line)
     renderer.recap(report, retry_file, columns)
-    if summary is not None:
+    said = summary(report) if summary is not None else ""
+    if said:
         if options.json:
-            renderer.emit({"event": "summary", "text": summary(report)})
+            renderer.emit({"event": "summary", "text": said})
         else:
-            out.print(Text(printable(summary(report))))
+            for line in said.splitlines():
+                out.print(Text(printable(line)))
     return report
 
 

@@ -61,6 +61,16 @@ KnownHostsFile = Annotated[
     Path | None,
     typer.Option("--known-hosts", help="known_hosts file; ~/.ssh/known_hosts when not given."),
 ]
+Via = Annotated[
+    str | None,
+    typer.Option(
+        "--via",
+        metavar="direct|cache",
+        help="How images reach robots: direct from the registry, or cache: through this "
+        "machine's pull-through cache, over each robot's SSH connection (so the uplink "
+        "carries each image once). Default: fleet_delivery in the inventory, else direct.",
+    ),
+]
 RetryFile = Annotated[
     Path | None,
     typer.Option(

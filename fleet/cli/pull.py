@@ -9,8 +9,16 @@ from typing import Annotated
 
 import typer
 
+from fleet.cache.deliver import CacheDelivery
 from fleet.cli import options as opt
-from fleet.cli.common import RunOptions, converge_task, run_on_robots
+from fleet.cli.common import (
+    RunOptions,
+    chosen_hosts,
+    converge_task,
+    desired_states,
+    err_console,
+    run_on_robots,
+)
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
@@ -19,6 +27,7 @@ from fleet.results import HostResult, RunReport, Status
 from fleet.tasks import desired
 from fleet.tasks.actions import short_digest
 from fleet.tasks.converge import Converge
+from fleet.tasks.execute import ExecuteOptions
 from fleet.tasks.gather import RegistryView
 from fleet.transport.docker_api import is_unencrypted
 
@@ -83,6 +92,7 @@ def pull(
             help="CA certificate this machine trusts for the registry (robots use their own)."
         ),
     ] = None,
+    via: opt.Via = None,
 ) -> None:
     """Pull on every targeted robot the image variant its Docker daemon can run:
     arm32v7, arm64v8 or amd64, decided by the daemon's platform (a Pi 4 on a 32-bit OS
@@ -92,15 +102,22 @@ def pull(
     except BadReference as exc:
         raise FleetError(str(exc)) from None
 
-    def wanted(host: Host) -> desired.DesiredState:
-        return desired.for_pull(host.vars, image, arch_suffix, always)
+    hosts = chosen_hosts(run, err_console())
+    wanted = desired_states(
+        hosts, lambda host: desired.for_pull(host.vars, image, arch_suffix, always, via)
+    )
+    with RegistryView(ca_cert) as registry, CacheDelivery(ca_cert) as cache:
+        converge_all = Converge(Store(), registry, check, ExecuteOptions(cache=cache))
 
-    with RegistryView(ca_cert) as registry:
+        def summary(report: RunReport) -> str:
+            return "\n".join(filter(None, [fleet_summary(report), cache.summary(len(hosts))]))
+
         code = run_on_robots(
             run,
-            converge_task(wanted, Converge(Store(), registry, check=check)),
+            converge_task(lambda host: wanted[host.name], converge_all),
             COLUMNS,
-            summary=None if check else fleet_summary,
+            summary=None if check else summary,
             warnings_for=unencrypted_warning,
+            hosts=hosts,
         )
     raise typer.Exit(code)

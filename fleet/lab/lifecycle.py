@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet import procs
 from fleet.files import write_file
-from fleet.lab import binfmt, images, inventory, mounts, network, procs, registry, robot, rootfs
+from fleet.lab import binfmt, images, inventory, mounts, network, registry, robot, rootfs
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
 from fleet.lab.spec import (

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import bcrypt
 
+from fleet import procs
 from fleet.files import write_file
-from fleet.lab import pki, procs, tokenauth
+from fleet.lab import pki, tokenauth
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError
 

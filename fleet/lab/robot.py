@@ -21,8 +21,9 @@ from pathlib import Path
 
 import docker
 
+from fleet import procs
 from fleet.files import write_file
-from fleet.lab import avahi, procs
+from fleet.lab import avahi
 from fleet.lab.paths import LabPaths
 from fleet.lab.sh import LabError, run
 from fleet.lab.spec import LabSpec, Profile, Robot

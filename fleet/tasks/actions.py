@@ -128,11 +128,13 @@ class PullImage(Action):
     layers: tuple[Layer, ...] = ()  # the layers the robot lacks (sizes for progress)
     download_bytes: int | None = None
     old_digest: str | None = None  # what the robot held under this name
+    via: str = "direct"  # or "cache": from this machine's pull-through cache, over SSH
     kind: ClassVar[str] = "pull"
 
     def describe(self) -> str:
         size = f", {_megabytes(self.download_bytes)}" if self.download_bytes else ""
-        return f"pull {self.reference} for {self.platform}{size}"
+        route = " through the cache" if self.via == "cache" else ""
+        return f"pull {self.reference} for {self.platform}{size}{route}"
 
     def record(self) -> dict[str, Any]:
         return {
@@ -144,6 +146,7 @@ class PullImage(Action):
             "manifest_digest": self.manifest_digest,
             "old_digest": self.old_digest,
             "download_bytes": self.download_bytes,
+            "via": self.via,
         }
 
 

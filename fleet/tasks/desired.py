@@ -16,6 +16,7 @@ from fleet.credentials.store import Credential
 from fleet.reference import BadReference, check_template
 
 IMAGE_KEYS = ("ref", "arch_suffix", "keep")
+DELIVERY = ("direct", "cache")
 
 CredentialLookup = Callable[[str, str | None], Credential | None]
 
@@ -59,6 +60,7 @@ class DesiredState:
     images: tuple[DesiredImage, ...] = ()
     arch_override: str | None = None  # fleet_arch
     always: bool = False  # pull even an image that is up to date
+    delivery: str = "direct"  # or "cache": through this machine's pull-through cache
 
 
 def parse_images(value: Any, name: str = "fleet_images") -> tuple[DesiredImage, ...]:
@@ -126,6 +128,16 @@ def parse_registries(value: Any, name: str = "fleet_registries") -> dict[str, st
     return accounts
 
 
+def parse_delivery(value: Any, name: str = "fleet_delivery") -> str:
+    """How images reach robots: `direct` from the registry, or `cache` through this
+    machine's pull-through cache."""
+    if value is None:
+        return "direct"
+    if value not in DELIVERY:
+        raise BadDesired(f"{name} is {' or '.join(DELIVERY)}, not {value!r}", (name,))
+    return str(value)
+
+
 def account_for(host_vars: Mapping[str, Any], registry: str) -> str | None:
     """The stored account this robot uses for `registry`: `fleet_registry_accounts` (the
     per-robot choice, e.g. one read-only token per site), then the account
@@ -143,8 +155,11 @@ def account_for(host_vars: Mapping[str, Any], registry: str) -> str | None:
     return None
 
 
-def from_inventory(host_vars: Mapping[str, Any], lookup: CredentialLookup) -> DesiredState:
-    """Everything the inventory declares for one robot (raises BadDesired)."""
+def from_inventory(
+    host_vars: Mapping[str, Any], lookup: CredentialLookup, via: str | None = None
+) -> DesiredState:
+    """Everything the inventory declares for one robot (raises BadDesired); `via`, when
+    given, overrides its `fleet_delivery`."""
     accounts = parse_registries(host_vars.get("fleet_registries"))
     chosen = {registry: account_for(host_vars, registry) or a for registry, a in accounts.items()}
     credentials = tuple(
@@ -155,6 +170,7 @@ def from_inventory(host_vars: Mapping[str, Any], lookup: CredentialLookup) -> De
         credentials=credentials,
         images=parse_images(host_vars.get("fleet_images")),
         arch_override=_arch(host_vars),
+        delivery=parse_delivery(via or host_vars.get("fleet_delivery")),
     )
 
 
@@ -164,10 +180,15 @@ def _arch(host_vars: Mapping[str, Any]) -> str | None:
 
 
 def for_pull(
-    host_vars: Mapping[str, Any], template: str, arch_suffix: bool, always: bool
+    host_vars: Mapping[str, Any],
+    template: str,
+    arch_suffix: bool,
+    always: bool,
+    via: str | None = None,
 ) -> DesiredState:
     return DesiredState(
         images=(DesiredImage(template, arch_suffix),),
         arch_override=_arch(host_vars),
         always=always,
+        delivery=parse_delivery(via or host_vars.get("fleet_delivery")),
     )

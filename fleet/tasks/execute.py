@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import requests
 
+from fleet.cache.deliver import CacheDelivery
 from fleet.credentials import dockerconfig
 from fleet.credentials.store import Credential
 from fleet.platform import Platform, matches
@@ -56,6 +57,7 @@ WRITE_ATTEMPTS = 3  # another writer replaced config.json between our read and o
 class ExecuteOptions:
     attempts: int = 3  # per pull, for transient faults
     backoff: float = 1.0
+    cache: CacheDelivery | None = None  # for pulls `via` the cache
 
 
 def preview(actions: Sequence[Action]) -> list[ActionResult]:
@@ -127,6 +129,8 @@ def _run(
         return _store_credential(robot, action)
     if isinstance(action, RemoveCredential):
         return _remove_credential(robot, action)
+    if isinstance(action, PullImage) and action.via == "cache":
+        return _pull_through_cache(robot, action, ctx, credential_for(action.reference), options)
     if isinstance(action, PullImage):
         return _pull(robot, action, ctx, credential_for(action.reference), options)
     if isinstance(action, TagImage):
@@ -237,13 +241,16 @@ def _remove_credential(robot: Robot, action: RemoveCredential) -> ActionResult:
 # -- images --
 
 
-def _pull(
+def _stream(
     robot: Robot,
     action: PullImage,
+    source: Reference,
     ctx: TaskContext,
     credential: Credential | None,
     options: ExecuteOptions,
-) -> ActionResult:
+) -> tuple[PullProgress, int]:
+    """Pull `source` through the robot's daemon for the action's platform, with retries;
+    then check that what the daemon now holds under that name runs on the robot."""
     client = robot.docker().client
     expected = {short_id(layer.digest): layer.size for layer in action.layers}
 
@@ -253,21 +260,67 @@ def _pull(
     def attempt() -> PullProgress:
         progress = PullProgress(expected=dict(expected))
         return image_ops.stream_pull(
-            client, action.reference, action.platform, credential, progress, report, ctx.cancelled
+            client, source, action.platform, credential, progress, report, ctx.cancelled
         )
 
     def retried(attempt_number: int, text: str) -> None:
         ctx.progress(item=action.item, retry=attempt_number, error=text[:80])
 
-    progress, retries = image_ops.with_retries(
+    pulled, retries = image_ops.with_retries(
         attempt, options.attempts, options.backoff, retried, ctx.cancelled
     )
-    image = image_ops.inspect(client, str(action.reference))
+    image = image_ops.inspect(client, str(source))
     seen = Platform.from_mapping(image) if image else None
     if seen is None or not matches(action.platform, seen):
         raise image_ops.ImageError(
             f"pulled image is {seen or 'missing'}, robot needs {action.platform}"
         )
+    return pulled, retries
+
+
+def _pull(
+    robot: Robot,
+    action: PullImage,
+    ctx: TaskContext,
+    credential: Credential | None,
+    options: ExecuteOptions,
+) -> ActionResult:
+    progress, retries = _stream(robot, action, action.reference, ctx, credential, options)
+    return _pulled(action, progress, retries)
+
+
+def _pull_through_cache(
+    robot: Robot,
+    action: PullImage,
+    ctx: TaskContext,
+    credential: Credential | None,
+    options: ExecuteOptions,
+) -> ActionResult:
+    """From this machine's cache, by digest, over the robot's SSH connection; then under
+    its real name. The cache's name never stays on the robot, whatever happens."""
+    if options.cache is None or action.manifest_digest is None or action.digest is None:
+        raise image_ops.ImageError(
+            "the cache route needs the registry's manifest; use --via direct"
+        )
+    ref = action.reference
+    instance, warmer = options.cache.cache_for(ref.registry_key, credential)
+    ctx.progress(item=action.item, step="warming the cache")
+    warmer.ensure(ref, action.manifest_digest)
+    port = robot.forward(instance.port)
+    source = Reference(f"127.0.0.1:{port}", ref.repository, None, action.digest)
+    client = robot.docker().client
+    try:
+        progress, retries = _stream(robot, action, source, ctx, None, options)
+        image_ops.tag(client, str(source), ref)
+    finally:
+        image_ops.remove(client, [str(source)])
+    result = _pulled(action, progress, retries)
+    return ActionResult(
+        result.action, result.status, f"{result.reason} (from the cache)", result.data
+    )
+
+
+def _pulled(action: PullImage, progress: PullProgress, retries: int) -> ActionResult:
     new_digest = progress.digest or action.digest
     note = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
     data = {**_data(action), "digest": new_digest, "pulled": True, **progress.counts()}

@@ -44,6 +44,7 @@ from fleet.tasks.state import (
     repositories,
 )
 from fleet.transport.docker_api import RobotDocker, docker_host_url, robot_docker
+from fleet.transport.forward import RemoteForwards
 from fleet.transport.ssh import Connection
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Robot:
         self.docker_user = docker_user
         self.config_file: ConfigFile | None = None  # as gathered; the executor writes from it
         self._docker: RobotDocker | None = None
+        self._forwards: RemoteForwards | None = None
         self._on_reached = on_reached
 
     @property
@@ -83,10 +85,19 @@ class Robot:
             self._on_reached()
         return self._docker
 
+    def forward(self, local_port: int) -> int:
+        """A port on the robot's loopback leading to `local_port` here (`ssh -R`)."""
+        if self._forwards is None:
+            self._forwards = RemoteForwards(self.conn.transport, self.host.name)
+        return self._forwards.open(local_port)
+
     def close(self) -> None:
         if self._docker is not None:
             self._docker.close()
             self._docker = None
+        if self._forwards is not None:
+            self._forwards.close()
+            self._forwards = None
 
 
 def gather(robot: Robot, desired: DesiredState) -> RobotState:

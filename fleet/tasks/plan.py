@@ -108,9 +108,7 @@ def plan(
     actions: list[Action] = [_plan_credential(want, state) for want in desired.credentials]
     choice = robot_variant(desired, state)
     budget = _DiskBudget(state.disk.free_bytes if state.disk else None)
-    images = [
-        _plan_image(i, choice, state, registry, desired.always, budget) for i in desired.images
-    ]
+    images = [_plan_image(i, choice, state, registry, desired, budget) for i in desired.images]
     actions += images
     actions += _plan_prunes(desired, choice, state, images)
     return actions
@@ -226,7 +224,7 @@ def _plan_image(
     choice: VariantChoice,
     state: RobotState,
     registry: Mapping[str, RegistryAnswer],
-    always: bool,
+    desired: DesiredState,
     budget: _DiskBudget,
 ) -> Action:
     item = image.item
@@ -261,7 +259,7 @@ def _plan_image(
         )
     data["manifest_digest"] = manifest.digest
     if held is not None and is_current(held, ref, answer, manifest, platform):
-        if not always:
+        if not desired.always:
             return NoOp(item, Drift.CURRENT, reason=f"up to date ({variant})", data=data)
         drift = Drift.CURRENT
     missing = manifest.missing_layers(state.held_layers())
@@ -290,6 +288,8 @@ def _plan_image(
         layers=missing,
         download_bytes=download,
         old_digest=old_digest,
+        # A digest reference cannot be tagged back from the cache's name: it goes direct.
+        via="direct" if ref.digest or manifest.digest is None else desired.delivery,
     )
 
 

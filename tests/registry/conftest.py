@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.lab import images, procs, registry
+from fleet import procs
+from fleet.lab import images, registry
 from fleet.lab.paths import LabPaths
 
 MISSING = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]

@@ -65,6 +65,7 @@ def desired_state(spec: dict[str, Any]) -> DesiredState:
         images=desired_mod.parse_images(spec.get("images")),
         arch_override=spec.get("arch"),
         always=spec.get("always", False),
+        delivery=spec.get("delivery", "direct"),
     )
 
 

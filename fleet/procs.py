@@ -1,4 +1,5 @@
-"""Starting the lab's long-lived daemons and stopping them again."""
+"""Starting long-lived daemons (the lab's, and fleet's own pull-through cache) and stopping
+them again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 
-def start_detached(args: Sequence[str], log_path: Path) -> int:
+def start_detached(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> int:
     """Start `args` as a daemon in a session of its own, output to `log_path`; return its pid.
 
     A shell starts it in the background and exits at once, so the daemon is adopted by
@@ -20,7 +21,7 @@ def start_detached(args: Sequence[str], log_path: Path) -> int:
     launcher = 'exec "$@" >>"$FLEET_LAB_LOG" 2>&1 </dev/null & echo $!'
     done = subprocess.run(
         ["sh", "-c", launcher, "sh", *args],
-        env={**os.environ, "FLEET_LAB_LOG": str(log_path)},
+        env={**os.environ, **(env or {}), "FLEET_LAB_LOG": str(log_path)},
         capture_output=True,
         start_new_session=True,
         check=True,
