@@ -13,7 +13,7 @@ fleet=.venv/bin/fleet
 
 echo "== fleet lab up: 6 robots with sshd, Docker and avahi, plus a TLS registry"
 inventory=$($fleet lab up --profile amd64:3 --profile jetson-nano --profile raspberrypi3 \
-    --profile raspberrypi4-32 --duckiebots 1)
+    --profile raspberrypi4-32 --duckiebots 1 --uplink-rate 100mbit)
 lab=$(dirname "$inventory")
 registry=198.18.0.1:5000
 # The lab's robots get new host keys with every lab: trust them in a file of the lab's own.

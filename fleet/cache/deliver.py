@@ -16,7 +16,6 @@ from fleet.cache import service
 from fleet.cache.layout import CachePlace
 from fleet.cache.service import CacheInstance
 from fleet.cache.warm import Upstream, Warmer
-from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
 
 
@@ -39,10 +38,7 @@ class CacheDelivery:
                 place = CachePlace.of(upstream)
                 instance, offline = service.up(place, credential, self.ca_cert)
                 if offline:
-                    self.notes.append(
-                        f"{display_name(upstream)} did not answer ({offline}): the cache serves "
-                        "only what it already holds"
-                    )
+                    self.notes.append(f"{offline}: the cache serves only what it holds")
                 self._caches[upstream] = (instance, Warmer(place, instance.address, self.upstream))
             return self._caches[upstream]
 

@@ -8,6 +8,7 @@ so two fleet runs share one cache safely.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 import socket
@@ -26,6 +27,8 @@ from fleet.errors import ExitCode, FleetError
 from fleet.files import file_lock, replace_file
 from fleet.platform import Platform
 from fleet.registry import RegistryClient, RegistryError, Unverifiable
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT = 15.0
 PROXY = "proxy"
@@ -70,12 +73,13 @@ def _answers(address: str) -> bool:
 
 
 def upstream_answers(upstream: str, ca_cert: Path | None) -> str | None:
-    """None when the upstream registry answers; else why not."""
+    """None when the upstream registry answers; else why not, in a few words."""
     try:
         with RegistryClient(upstream, None, ca_cert=ca_cert, timeout=5) as client:
             client.request("GET", "/v2/")
     except Unverifiable as exc:
-        return str(exc)
+        log.debug("%s does not answer: %s", upstream, exc)
+        return f"{display_name(upstream)} does not answer"
     except RegistryError:
         return None  # it answered, if only to say no
     return None

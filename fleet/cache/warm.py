@@ -11,6 +11,7 @@ until the blob is in the cache's storage, so an offline cache later serves it to
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from fleet.cache.layout import CachePlace
 from fleet.errors import RobotError
 from fleet.reference import Reference
-from fleet.registry import RegistryClient, RegistryError
+from fleet.registry import NotFound, RegistryClient, RegistryError
 from fleet.registry.manifests import load_document, manifest_parts
-from fleet.registry.model import INDEX_TYPES, MANIFEST_TYPES
+from fleet.registry.model import INDEX_TYPES, MANIFEST_TYPES, Layer
 
 BLOB_LIMIT = 64 * 1024**3  # a layer of a robot image is never this large
 STORE_TIMEOUT = 60.0  # seconds the proxy may take to store a blob it has served
@@ -77,6 +78,11 @@ class Warmer:
                 return
             try:
                 self._warm(ref, manifest_digest, progress)
+            except NotFound:
+                raise WarmFailed(
+                    f"the cache does not hold {ref} for this robot's platform, and its upstream "
+                    "did not give it (warm it while the upstream answers: fleet cache warm)"
+                ) from None
             except RegistryError as exc:
                 raise WarmFailed(f"the cache could not get {ref}: {exc}") from None
             self._done.add(key)
@@ -89,11 +95,22 @@ class Warmer:
         body = self._manifest(repository, digest, MANIFEST_TYPES, scope)
         what = f"{ref}@{digest}"
         config, layers = manifest_parts(load_document(body, what), what)
+        self._check_room(ref, (config, *layers))
         done = 0
         for blob in (config, *layers):
             self._blob(repository, blob.digest, blob.size, scope)
             done += blob.size
             progress(done)
+
+    def _check_room(self, ref: Reference, blobs: tuple[Layer, ...]) -> None:
+        """Refuse at once when the cache's disk cannot hold what it lacks."""
+        lacking = {b.digest: b.size for b in blobs if not self.place.blob_data(b.digest).exists()}
+        free = shutil.disk_usage(self.place.storage).free
+        if sum(lacking.values()) > free:
+            raise WarmFailed(
+                f"the cache's disk is full: {ref} needs {sum(lacking.values()) / 1e6:.1f} MB "
+                f"and {self.place.storage} has {free / 1e6:.1f} MB free"
+            )
 
     def _manifest(
         self, repository: str, reference: str, accept: tuple[str, ...], scope: str

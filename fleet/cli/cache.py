@@ -75,7 +75,7 @@ def up(
         if username and credential is None:
             raise FleetError(f"no stored account {username} for {display_name(place.upstream)}")
         instance, offline = service.up(place, credential, ca_cert)
-        how = f"offline, serving what it holds ({offline})" if offline else "pull-through"
+        how = f"offline ({offline}), serving what it holds" if offline else "pull-through"
         who = f" as {credential.username}" if credential else ""
         out.print(
             Text(f"{display_name(place.upstream)}: {instance.address}{who}, {how}"),

@@ -50,7 +50,10 @@ def planned(robot: Robot, desired: DesiredState, run: Converge) -> tuple[RobotSt
     answers = {}
     if references and run.registry is not None:
         platform = robot_variant(desired, state).platform
-        answers = run.registry.answers(robot, references, run.credential_for(robot), platform)
+        cache = run.options.cache if desired.delivery == "cache" else None
+        answers = run.registry.answers(
+            robot, references, run.credential_for(robot), platform, cache
+        )
     return state, plan(desired, state, answers)
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fleet.cache.deliver import CacheDelivery
 from fleet.credentials import dockerconfig
 from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
@@ -282,9 +283,11 @@ class RegistryView:
         references: Iterable[Reference],
         credential_for: CredentialFor,
         platform: Platform | None,
+        cache: CacheDelivery | None = None,
     ) -> dict[str, RegistryAnswer]:
         return {
-            str(ref): self.answer(robot, ref, credential_for(ref), platform) for ref in references
+            str(ref): self.answer(robot, ref, credential_for(ref), platform, cache)
+            for ref in references
         }
 
     def answer(
@@ -293,10 +296,17 @@ class RegistryView:
         ref: Reference,
         credential: Credential | None,
         platform: Platform | None,
+        cache: CacheDelivery | None = None,
     ) -> RegistryAnswer:
+        """With `cache`, asked of the pull-through cache: it asks upstream when it can, and
+        answers from what it holds when it cannot (robots in the field)."""
+        asked, account = ref, credential
+        if cache is not None and not ref.digest:
+            instance, _ = cache.cache_for(ref.registry_key, credential)
+            asked, account = Reference(instance.address, ref.repository, ref.tag), None
         try:
-            resolved = self.resolver.resolve(ref, credential)
-            return self._with_platform_details(ref, credential, resolved, platform)
+            resolved = self.resolver.resolve(asked, account)
+            return self._with_platform_details(asked, account, resolved, platform)
         except AuthRequired:
             registry = display_name(ref.registry_key)
             return Unresolved(f"authentication required for {registry}; run fleet login {registry}")

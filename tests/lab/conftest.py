@@ -25,12 +25,15 @@ from fleet.lab.paths import LabPaths
 # each emulated board. README's demo brings up the same lab, so the tests reuse it.
 LAB_PROFILES = ["amd64:3", "jetson-nano", "raspberrypi3", "raspberrypi4-32"]
 LAB_DUCKIEBOTS = 1
+LAB_UPLINK = "100mbit"  # the hub, Docker Hub's stand-in, sits behind this one link
 LAB_UP_ARGS = [
     "lab",
     "up",
     *(a for p in LAB_PROFILES for a in ("--profile", p)),
     "--duckiebots",
     str(LAB_DUCKIEBOTS),
+    "--uplink-rate",
+    LAB_UPLINK,
 ]
 LAB_ROBOTS = 6
 
