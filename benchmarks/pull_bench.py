@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import FLEET, lab_up, median, timed  # noqa: E402
+from benchmarks.common import FLEET, client_env, lab_up, median, timed  # noqa: E402
 from fleet.lab.paths import LabPaths  # noqa: E402
 
 IMAGE = "demo/payload:v1"
@@ -44,7 +43,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     addresses = [r["address"] for r in status["robots"]]
     names = [f"{r['name']}.local" for r in status["robots"]]
-    env = _client_env(work, paths, accounts, addresses, names)
+    env = client_env(work, paths, accounts, addresses, names)
     known = work / "known_hosts"
     inventory = paths.inventory
 
@@ -120,81 +119,6 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak memory of the largest child process in this run: {peak:.0f} MB")
     shutil.rmtree(work, ignore_errors=True)
-
-
-def _client_env(
-    work: Path, paths: LabPaths, accounts: dict, addresses: list[str], names: list[str]
-) -> dict:
-    """docker CLI and fleet both use the lab key, our known_hosts and the robot account."""
-    bin_dir = work / "bin"
-    bin_dir.mkdir()
-    known = work / "known_hosts"
-    (bin_dir / "ssh").write_text(
-        f"#!/bin/sh\nexec {shutil.which('ssh')} -i {paths.lab_key} -o UserKnownHostsFile={known} "
-        '-o StrictHostKeyChecking=accept-new -o BatchMode=yes "$@"\n'
-    )
-    (bin_dir / "ssh").chmod(0o755)
-    env = {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "DOCKER_CONFIG": str(work / "docker"),
-        "FLEET_CREDENTIALS": str(work / "store.json"),
-    }
-    _prime_known_hosts(addresses, names, paths.inventory, known, env)
-    password = accounts["accounts"]["robot"]
-    # No Docker daemon runs on this machine: a robot's daemon checks the login, and the
-    # client keeps it in DOCKER_CONFIG and sends it with every pull, as fleet does.
-    login = ["docker", "-H", f"ssh://root@{addresses[0]}", "login", "-u", "robot"]
-    subprocess.run(
-        [*login, "--password-stdin", accounts["registry"]],
-        input=password,
-        text=True,
-        capture_output=True,
-        env={**os.environ, **env},
-        check=True,
-    )
-    subprocess.run(
-        [
-            *FLEET,
-            "login",
-            accounts["registry"],
-            "-u",
-            "robot",
-            "--password-stdin",
-            "--ca-cert",
-            str(paths.ca_cert),
-        ],
-        input=password,
-        text=True,
-        capture_output=True,
-        env={**os.environ, **env},
-        check=True,
-    )
-    return env
-
-
-def _prime_known_hosts(addresses, names, inventory, known, env) -> None:
-    for address in addresses:
-        subprocess.run(
-            ["ssh", f"root@{address}", "true"],
-            env={**os.environ, **env},
-            capture_output=True,
-            check=True,
-        )
-    subprocess.run(
-        [
-            *FLEET,
-            "facts",
-            "-i",
-            str(inventory),
-            "--known-hosts",
-            str(known),
-            "--accept-new",
-            "-f",
-            "20",
-        ],
-        capture_output=True,
-        env={**os.environ, **env},
-    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from fleet.cache.layout import CachePlace
 from fleet.cache.service import CacheInstance
 from fleet.cache.warm import Upstream, Warmer
 from fleet.credentials.store import Credential
+from fleet.registry import ContentCache, RegistryClient, default_cache_dir
 
 
 class CacheDelivery:
@@ -39,7 +40,9 @@ class CacheDelivery:
                 instance, offline = service.up(place, credential, self.ca_cert)
                 if offline:
                     self.notes.append(f"{offline}: the cache serves only what it holds")
-                self._caches[upstream] = (instance, Warmer(place, instance.address, self.upstream))
+                source = RegistryClient(upstream, credential, ca_cert=self.ca_cert, timeout=600)
+                local = ContentCache(default_cache_dir())
+                self._caches[upstream] = (instance, Warmer(instance, self.upstream, source, local))
             return self._caches[upstream]
 
     def summary(self, robots: int) -> str:

@@ -6,6 +6,11 @@ reachable it runs as a pull-through proxy; without, as a plain registry over the
 storage (the proxy refuses to start when its upstream does not answer), serving what it
 holds: robots in the field get their images from the laptop.
 
+Beside the proxy runs a second, plain registry over the same storage, the filler, which
+only fleet talks to: Distribution 2.8's proxy fetches every blob it lacks from upstream
+twice (once to serve it, once to store it), so fleet fetches each blob once itself and
+pushes it in through the filler; the proxy then serves it from its storage.
+
 The storage is Distribution's filesystem layout (stable across 2.x), which fleet reads,
 never writes, to tell what the cache holds and whether a blob it fetched has landed.
 """
@@ -64,6 +69,14 @@ class CachePlace:
     @property
     def record(self) -> Path:
         return self.state / "instance.json"
+
+    @property
+    def filler_config(self) -> Path:
+        return self.state / "filler.yml"
+
+    @property
+    def filler_log(self) -> Path:
+        return self.state / "filler.log"
 
     @property
     def log(self) -> Path:

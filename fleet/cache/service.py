@@ -42,10 +42,16 @@ class CacheInstance:
     pid: int
     mode: str  # PROXY, or OFFLINE (the upstream did not answer when it started)
     place: CachePlace
+    filler_port: int | None = None  # the plain registry fleet pushes blobs into
+    filler_pid: int | None = None
 
     @property
     def address(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def filler(self) -> str | None:
+        return f"{LOOPBACK}:{self.filler_port}" if self.filler_port else None
 
 
 def running(place: CachePlace) -> CacheInstance | None:
@@ -61,7 +67,12 @@ def running(place: CachePlace) -> CacheInstance | None:
         return None
     if not procs.alive(pid) or str(place.config) not in " ".join(procs.cmdline(pid)):
         return None
-    instance = CacheInstance(place.upstream, port, pid, str(record.get("mode")), place)
+    filler_pid, filler_port = record.get("filler_pid"), record.get("filler_port")
+    if not (isinstance(filler_pid, int) and procs.alive(filler_pid)):
+        filler_pid = filler_port = None
+    instance = CacheInstance(
+        place.upstream, port, pid, str(record.get("mode")), place, filler_port, filler_pid
+    )
     return instance if _answers(instance.address) else None
 
 
@@ -102,7 +113,7 @@ def up(
         if current is not None and current.mode == mode:
             return current, why_offline
         if current is not None:
-            procs.stop([current.pid])
+            procs.stop([p for p in (current.pid, current.filler_pid) if p])
         return _start(place, credential, ca_cert, mode), why_offline
 
 
@@ -115,18 +126,38 @@ def _start(
     replace_file(place.config, json.dumps(config, indent=2), 0o600)
     env = {"SSL_CERT_FILE": str(_trust_bundle(place, ca_cert))}
     pid = procs.start_detached(["docker-registry", "serve", str(place.config)], place.log, env)
-    instance = CacheInstance(place.upstream, port, pid, mode, place)
-    if not procs.wait_for(lambda: _answers(instance.address), START_TIMEOUT, interval=0.1):
-        procs.stop([pid])
-        tail = _log_tail(place.log)
-        raise FleetError(
-            f"the cache for {display_name(place.upstream)} did not start on {instance.address}"
-            f"{': ' + tail if tail else ''} (log: {place.log})",
-            ExitCode.FAILED,
-        )
-    record = {"upstream": place.upstream, "port": port, "pid": pid, "mode": mode}
+    _wait_started(place, f"{LOOPBACK}:{port}", [pid], place.log)
+    filler_port = filler_pid = None
+    if mode == PROXY:
+        filler_port = _free_port()
+        filler = registry_config(place, filler_port, secrets.token_hex(16), None, offline=True)
+        replace_file(place.filler_config, json.dumps(filler, indent=2), 0o600)
+        command = ["docker-registry", "serve", str(place.filler_config)]
+        filler_pid = procs.start_detached(command, place.filler_log)
+        _wait_started(place, f"{LOOPBACK}:{filler_port}", [pid, filler_pid], place.filler_log)
+    instance = CacheInstance(place.upstream, port, pid, mode, place, filler_port, filler_pid)
+    record = {
+        "upstream": place.upstream,
+        "port": port,
+        "pid": pid,
+        "mode": mode,
+        "filler_port": filler_port,
+        "filler_pid": filler_pid,
+    }
     replace_file(place.record, json.dumps(record), 0o600)
     return instance
+
+
+def _wait_started(place: CachePlace, address: str, pids: list[int], log: Path) -> None:
+    if procs.wait_for(lambda: _answers(address), START_TIMEOUT, interval=0.1):
+        return
+    procs.stop(pids)
+    tail = _log_tail(log)
+    raise FleetError(
+        f"the cache for {display_name(place.upstream)} did not start on {address}"
+        f"{': ' + tail if tail else ''} (log: {log})",
+        ExitCode.FAILED,
+    )
 
 
 def _saved_port(place: CachePlace) -> int | None:
@@ -176,7 +207,7 @@ def down(place: CachePlace, purge: bool = False) -> bool:
     with file_lock(place.record):
         current = running(place)
         if current is not None:
-            procs.stop([current.pid])
+            procs.stop([p for p in (current.pid, current.filler_pid) if p])
         place.record.unlink(missing_ok=True)
         if purge and place.storage.exists():
             shutil.rmtree(place.storage)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.cache.deliver import CacheDelivery
+from fleet.cache.service import PROXY
 from fleet.credentials import dockerconfig
 from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
@@ -300,13 +301,18 @@ class RegistryView:
     ) -> RegistryAnswer:
         """With `cache`, asked of the pull-through cache: it asks upstream when it can, and
         answers from what it holds when it cannot (robots in the field)."""
-        asked, account = ref, credential
+        asked, account, details = ref, credential, (ref, credential)
+        offline = False
         if cache is not None and not ref.digest:
             instance, _ = cache.cache_for(ref.registry_key, credential)
             asked, account = Reference(instance.address, ref.repository, ref.tag), None
+            # The platform's manifest and config from upstream while it answers: through
+            # the proxy, a blob it lacks would cross the uplink twice.
+            offline = instance.mode != PROXY
+            details = (asked, account) if offline else (ref, credential)
         try:
             resolved = self.resolver.resolve(asked, account)
-            return self._with_platform_details(asked, account, resolved, platform)
+            return self._with_platform_details(*details, resolved, platform)
         except AuthRequired:
             registry = display_name(ref.registry_key)
             return Unresolved(f"authentication required for {registry}; run fleet login {registry}")
@@ -315,6 +321,11 @@ class RegistryView:
                 f"authentication required for {display_name(ref.registry_key)}: {exc}"
             )
         except NotFound as exc:
+            if offline:
+                return Unresolved(
+                    f"the cache does not hold {ref} for this robot's platform and its upstream "
+                    "is offline (warm it while the upstream answers: fleet cache warm)"
+                )
             return Unresolved(f"{ref}: not found in the registry ({exc})")
         except Unverifiable as exc:
             log.debug("asking the robot's daemon about %s: %s", ref, exc)
