@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from ruamel.yaml import YAML
 
 from fleet.inventory import load, patterns
 from fleet.inventory.ranges import RangeError, expand
+from tests.unit.tools import write_inventory_case
 
 DATA = Path(__file__).parent / "data"
 CASES = YAML(typ="safe").load((DATA / "inventory_cases.yaml").read_text())
@@ -17,30 +19,29 @@ CASES = YAML(typ="safe").load((DATA / "inventory_cases.yaml").read_text())
 def _select_cases():
     for case in CASES:
         for pattern, expected in (case.get("select") or {}).items():
-            yield pytest.param(
-                case["inventory"], str(pattern), expected, id=f"{case['name']}|{pattern}"
-            )
+            yield pytest.param(case, str(pattern), expected, id=f"{case['name']}|{pattern}")
 
 
 def _var_cases():
     for case in CASES:
         for host, expected in (case.get("vars") or {}).items():
-            yield pytest.param(case["inventory"], host, expected, id=f"{case['name']}|{host}")
+            yield pytest.param(case, host, expected, id=f"{case['name']}|{host}")
 
 
-@pytest.mark.parametrize(("text", "pattern", "expected"), list(_select_cases()))
-def test_patterns(text, pattern, expected):
-    inventory = load.load_text(text).inventory
+@pytest.mark.parametrize(("case", "pattern", "expected"), list(_select_cases()))
+def test_patterns(tmp_path, case, pattern, expected):
+    inventory = load.load(write_inventory_case(tmp_path, case)).inventory
     if isinstance(expected, str):
-        with pytest.raises(patterns.PatternError, match=expected):
+        with pytest.raises(patterns.PatternError, match=re.escape(expected)):
             patterns.select(inventory, pattern)
     else:
         assert patterns.select(inventory, pattern) == expected
 
 
-@pytest.mark.parametrize(("text", "host", "expected"), list(_var_cases()))
-def test_variable_precedence(text, host, expected):
-    assert dict(load.load_text(text).inventory.host(host).vars) == expected
+@pytest.mark.parametrize(("case", "host", "expected"), list(_var_cases()))
+def test_variable_precedence(tmp_path, case, host, expected):
+    inventory = load.load(write_inventory_case(tmp_path, case)).inventory
+    assert dict(inventory.host(host).vars) == expected
 
 
 def test_retry_file_pattern(tmp_path):
