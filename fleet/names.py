@@ -48,7 +48,7 @@ def _ip_problem(text: str) -> str | None:
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
-        return "not an IP address"
+        return "not an IP address (outside IPv6 addresses, ':' is in no host name)"
     if zone and (parsed.version == 4 or not _ZONE.match(zone)):
         return "a zone (%...) is an interface name, on an IPv6 address only"
     return None

@@ -19,18 +19,20 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from fleet import variables
 from fleet.errors import FleetError
 from fleet.inventory.address import split_host_port
 from fleet.inventory.model import Inventory
-from fleet.inventory.ranges import RangeError, count, expand
+from fleet.inventory.ranges import RangeError, expand
 from fleet.names import BadHostName, group_problem, shown, validate_host, validate_port
 
 GROUP_KEYS = ("hosts", "vars", "children")
 MAX_FILE_BYTES = 1 << 20  # an inventory of thousands of robots is a few hundred KiB
 MAX_VALUES = 1_000_000  # scalars, mappings and lists of one file, aliases expanded
 MAX_DEPTH = 100  # nesting of mappings and lists
+MAX_FLOW_DEPTH = 32  # nesting of [ ] and { } (flow style)
 MAX_HOSTS = 100_000  # host entries of one inventory, ranges expanded
 VARS_EXTENSIONS = (".yml", ".yaml", ".json")  # Ansible's YAML_FILENAME_EXTENSIONS
 
@@ -112,6 +114,7 @@ def _read(file: Path) -> str:
 
 def _document(text: str, file: Path) -> Any:
     try:
+        _check_nesting(text, file)
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -121,6 +124,27 @@ def _document(text: str, file: Path) -> Any:
         raise InventoryError(f"{file}: YAML error: {exc}") from None
     except RecursionError:
         raise InventoryError(f"{file}: YAML nested too deeply") from None
+
+
+def _check_nesting(text: str, file: Path) -> None:
+    """Refuse deep nesting before the document is built: ruamel's scanner spends time in
+    proportion to the flow depth (`[[[[...`) on every token, so 1 MiB of brackets would
+    take hours; and its composer recurses once per level. A first pass over the events
+    stops at the first level too deep; it is skipped when the text has too few brackets
+    to nest that deep in flow style (block style is bounded by its indentation)."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return
+    flow: list[bool] = []
+    for event in YAML(typ="rt").parse(text):
+        if isinstance(event, CollectionStartEvent):
+            flow.append(bool(event.flow_style))
+            if len(flow) > MAX_DEPTH or sum(flow) > MAX_FLOW_DEPTH:
+                raise InventoryError(
+                    f"{file}: YAML nested too deeply (more than {MAX_DEPTH} levels, "
+                    f"or {MAX_FLOW_DEPTH} of [ ] and {{ }})"
+                )
+        elif isinstance(event, CollectionEndEvent):
+            flow.pop()
 
 
 def _parse(text: str, file: Path, loaded: Loaded) -> None:
@@ -241,13 +265,11 @@ class _Reader:
             raise self.fail(hosts, key, f"host {shown(key)} is not text; put it in quotes")
         pattern, port_text = split_host_port(key)
         try:
-            entries = count(pattern)
-            self.loaded.host_entries += entries
+            names = expand(pattern)  # at most ranges.MAX_HOSTS, counted before made
+            self.loaded.host_entries += len(names)
             if self.loaded.host_entries > MAX_HOSTS:
-                raise InventoryError(
-                    f"{self.where(hosts, key)}: more than {MAX_HOSTS} hosts in one inventory"
-                )
-            names = [validate_host(n) for n in expand(pattern)]
+                raise self.fail(hosts, key, f"more than {MAX_HOSTS} hosts in one inventory")
+            names = [validate_host(n) for n in names]
             port = validate_port(port_text) if port_text is not None else None
         except (RangeError, BadHostName) as exc:
             raise self.fail(hosts, key, str(exc)) from None
@@ -310,7 +332,9 @@ class _Plain:
                 "(an alias bomb?); fleet stops reading here"
             )
         if depth > MAX_DEPTH:
-            raise InventoryError(f"{self.file}: values nested more than {MAX_DEPTH} deep")
+            raise InventoryError(
+                f"{self.file}: YAML nested too deeply (more than {MAX_DEPTH} levels)"
+            )
         if isinstance(value, Mapping):
             return {str(k): self.value(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list):

@@ -14,6 +14,20 @@ class Group:
     vars: dict[str, Any] = field(default_factory=dict)
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    # `hosts` as a set: membership tests stay cheap in a group of thousands.
+    members: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.members.update(self.hosts)
+
+    def add_host(self, name: str) -> None:
+        if name not in self.members:
+            self.members.add(name)
+            self.hosts.append(name)
+
+    def set_hosts(self, names: Iterable[str]) -> None:
+        self.hosts[:] = list(dict.fromkeys(names))
+        self.members = set(self.hosts)
 
 
 @dataclass(frozen=True)
@@ -74,9 +88,7 @@ class Inventory:
         if name not in self.host_vars:
             self.host_vars[name] = {"ansible_port": port} if port else {}
         self.host_vars[name].update(host_vars or {})
-        members = self.group(group).hosts
-        if name not in members:
-            members.append(name)
+        self.group(group).add_host(name)
 
     def link(self, parent: str, child: str) -> None:
         children = self.group(parent).children
@@ -87,12 +99,12 @@ class Inventory:
     def reconcile(self) -> None:
         """Ansible's reconcile_inventory: a host in no group but `all` is in `ungrouped`, and
         one that is in another group is not."""
-        ungrouped = self.group("ungrouped").hosts
+        ungrouped = self.group("ungrouped")
         elsewhere = {
             h for g in self.groups.values() if g.name not in ("all", "ungrouped") for h in g.hosts
         }
-        ungrouped[:] = [h for h in ungrouped if h not in elsewhere]
-        ungrouped.extend(h for h in self.host_vars if h not in elsewhere and h not in ungrouped)
+        kept = [h for h in ungrouped.hosts if h not in elsewhere]
+        ungrouped.set_hosts([*kept, *(h for h in self.host_vars if h not in elsewhere)])
 
     # -- the shape Ansible gives an inventory once it is loaded --
 
@@ -141,7 +153,7 @@ class Inventory:
         return list(dict.fromkeys(found))
 
     def groups_of(self, host: str) -> list[str]:
-        direct = [g.name for g in self.groups.values() if host in g.hosts]
+        direct = [g.name for g in self.groups.values() if host in g.members]
         parents = self.parents()
         found: list[str] = []
         todo = list(direct)

@@ -12,6 +12,8 @@ from pathlib import Path
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
+from fleet.names import validate_host, validate_port
+
 _LOCK = threading.Lock()  # one run's robots trust their keys from several threads
 
 
@@ -58,6 +60,9 @@ class KnownHosts:
         return found
 
     def add(self, names: list[str], port: int, key: paramiko.PKey) -> None:
+        for name in names:  # a comma or a newline would add a host pattern or a CA line
+            validate_host(name)
+        validate_port(port)
         patterns = ",".join(dict.fromkeys(host_pattern(n, port) for n in names))
         line = f"{patterns} {key.get_name()} {key.get_base64()}\n"
         with _LOCK:
