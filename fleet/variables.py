@@ -116,3 +116,16 @@ def problem(name: str, value: Any) -> str | None:
     """What is wrong with a declared variable's value, or None (unknown names: None)."""
     variable = VARIABLES.get(name)
     return variable.check(value) if variable else None
+
+
+_SECRET_WORDS = ("pass", "secret", "token", "credential")
+
+
+def is_secret(name: str) -> bool:
+    """Whether a variable's value is never shown: its name says password (`ansible_password`,
+    `ansible_become_pass`, `ansible_ssh_pass`), secret, token, credential, or ends in `key`
+    (`api_key`); but a `_file` or `_path` names where a secret is, not the secret."""
+    lowered = name.lower()
+    if lowered.endswith(("_file", "_path", "_files", "_paths")):
+        return False
+    return any(word in lowered for word in _SECRET_WORDS) or lowered.endswith("key")

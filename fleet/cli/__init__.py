@@ -23,6 +23,7 @@ LOG_FILE_ENV = "FLEET_LOG_FILE"  # a debug log of the run goes there when set
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("fleet.cli.discover", "discover"),
     "facts": ("fleet.cli.facts", "facts"),
+    "hosts": ("fleet.cli.hosts", "hosts"),
     "login": ("fleet.cli.credentials", "login"),
     "logout": ("fleet.cli.credentials", "logout"),
     "pull": ("fleet.cli.pull", "pull"),
