@@ -102,7 +102,7 @@ def parse_duckietown_txt(properties: Mapping[bytes, bytes | None], name: str) ->
             continue
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... within 4 KiB
             log.debug("TXT record of %r is not JSON: %r", name, raw[:80])
             continue
         if isinstance(data, dict):
