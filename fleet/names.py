@@ -102,13 +102,12 @@ def validate_host(text: Any, what: str = "host name") -> str:
 
 def validate_port(value: Any, what: str = "port") -> int:
     """A TCP port, 1-65535, given as a number or as digits."""
-    if isinstance(value, bool):
-        raise BadHostName(f"bad {what} {shown(value)}: a port is a number from 1 to 65535")
+    port = value
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 5:
-        value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= 65535:
+        port = int(value)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise BadHostName(f"bad {what} {shown(value)}: a port is a number from 1 to 65535")
-    return value
+    return port
 
 
 _GROUP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}\Z")

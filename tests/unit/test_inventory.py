@@ -131,3 +131,44 @@ def test_missing_inventory_is_a_clear_error(tmp_path):
         load.load(tmp_path / "nope.yaml")
     with pytest.raises(load.InventoryError, match="no \\*.yml or \\*.yaml"):
         load.load(tmp_path)
+
+
+def test_group_vars_files_are_checked_like_the_inventory(tmp_path):
+    (tmp_path / "inventory.yaml").write_text("lab:\n  hosts:\n    robot01.local:\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "lab.yaml").write_text("x: 1\nfleet_serail: 5\n")
+    loaded = load.load(tmp_path / "inventory.yaml")
+    assert loaded.warnings == [
+        f"{tmp_path}/group_vars/lab.yaml:2: unknown fleet variable 'fleet_serail' "
+        "(did you mean 'fleet_serial'?)"
+    ]
+    (tmp_path / "group_vars" / "lab.yaml").write_text("x: 1\nfleet_arch: armv9\n")
+    with pytest.raises(load.InventoryError, match=r"group_vars/lab.yaml:2: fleet_arch: unknown"):
+        load.load(tmp_path / "inventory.yaml")
+    (tmp_path / "group_vars" / "lab.yaml").write_text("ansible_host: 'a,b'\n")
+    with pytest.raises(load.InventoryError, match=r"lab.yaml:1: ansible_host: bad ansible_host"):
+        load.load(tmp_path / "inventory.yaml")
+    (tmp_path / "group_vars" / "lab.yaml").write_text("- a list\n")
+    with pytest.raises(load.InventoryError, match=r"lab.yaml:1: a vars file is a mapping"):
+        load.load(tmp_path / "inventory.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("all:\n  hosts:\n    1:\n", r"<inventory>:3: host 1 is not text; put it in quotes"),
+        ("all:\n  hosts:\n    a.local:0:\n", r"<inventory>:3: bad port '0'"),
+        ("g:\n  vars:\n    ansible_group_priority: high\n", r"<inventory>:3: .*whole number"),
+        ("all:\n  vars:\n    fleet_serial: 0\n", r"<inventory>:3: fleet_serial: a batch size"),
+        ("all:\n  hosts:\n    r[0:10001]:\n", r"'r\[0:10001\]' stands for 10002 hosts"),
+    ],
+)
+def test_values_fleet_knows_are_checked_where_they_are_written(text, message):
+    with pytest.raises(load.InventoryError, match=message):
+        load.load_text(text)
+
+
+def test_vaulted_values_are_never_decrypted_nor_shown():
+    text = "all:\n  hosts:\n    a.local:\n      ansible_password: !vault |\n        $ANSIBLE\n"
+    value = load.load_text(text).inventory.host("a.local").vars["ansible_password"]
+    assert str(value) == "<vault>" and "ANSIBLE" not in repr(value)
