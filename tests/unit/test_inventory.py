@@ -99,6 +99,12 @@ def test_bad_ranges(pattern, message):
         ("all:\n  children:\n    a:\n  hosts:\n    a:\n", r"'a' is both a host and a group"),
         ("- a\n- b\n", r"<inventory>:1: an inventory is a mapping of groups"),
         ("g:\n  children:\n    h:\n      children:\n        g:\n", r"its own ancestor"),
+        # values fleet knows are checked where they are written
+        ("all:\n  hosts:\n    1:\n", r"<inventory>:3: host 1 is not text; put it in quotes"),
+        ("all:\n  hosts:\n    a.local:0:\n", r"<inventory>:3: bad port '0'"),
+        ("g:\n  vars:\n    ansible_group_priority: high\n", r"<inventory>:3: .*whole number"),
+        ("all:\n  vars:\n    fleet_serial: 0\n", r"<inventory>:3: fleet_serial: a batch size"),
+        ("all:\n  hosts:\n    r[0:10001]:\n", r"'r\[0:10001\]' stands for 10002 hosts"),
     ],
 )
 def test_bad_inventories_name_the_place(text, message):
@@ -151,21 +157,6 @@ def test_group_vars_files_are_checked_like_the_inventory(tmp_path):
     (tmp_path / "group_vars" / "lab.yaml").write_text("- a list\n")
     with pytest.raises(load.InventoryError, match=r"lab.yaml:1: a vars file is a mapping"):
         load.load(tmp_path / "inventory.yaml")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("all:\n  hosts:\n    1:\n", r"<inventory>:3: host 1 is not text; put it in quotes"),
-        ("all:\n  hosts:\n    a.local:0:\n", r"<inventory>:3: bad port '0'"),
-        ("g:\n  vars:\n    ansible_group_priority: high\n", r"<inventory>:3: .*whole number"),
-        ("all:\n  vars:\n    fleet_serial: 0\n", r"<inventory>:3: fleet_serial: a batch size"),
-        ("all:\n  hosts:\n    r[0:10001]:\n", r"'r\[0:10001\]' stands for 10002 hosts"),
-    ],
-)
-def test_values_fleet_knows_are_checked_where_they_are_written(text, message):
-    with pytest.raises(load.InventoryError, match=message):
-        load.load_text(text)
 
 
 def test_vaulted_values_are_never_decrypted_nor_shown():

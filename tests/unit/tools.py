@@ -6,25 +6,27 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ANSIBLE_INVENTORY = shutil.which(
     "ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 )
 
 
-def ansible_list(path: Path) -> dict:
-    """What `ansible-inventory -i PATH --list` makes of an inventory file."""
+def _ansible_json(command: list[str], path: Path, stdin: str | None = None) -> Any:
+    """Run one of ansible-core's commands on an inventory; its stdout, parsed as JSON."""
     env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(path.parent / "ansible-tmp")}
     env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"
     done = subprocess.run(
-        [ANSIBLE_INVENTORY, "-i", str(path), "--list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
+        [*command, str(path)], input=stdin, capture_output=True, text=True, timeout=120, env=env
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def ansible_list(path: Path) -> dict:
+    """What `ansible-inventory -i PATH --list` makes of an inventory file."""
+    return _ansible_json([ANSIBLE_INVENTORY, "--list", "-i"], path)
 
 
 _SELECT = """
@@ -46,17 +48,7 @@ print(json.dumps(found))
 def ansible_select(path: Path, patterns: list[str]) -> dict[str, list[str] | str]:
     """Pattern -> the host names ansible-core's InventoryManager selects (in its order), or
     its error text; all patterns in one process (ansible takes a second to start)."""
-    env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(path.parent / "ansible-tmp")}
-    done = subprocess.run(
-        [sys.executable, "-c", _SELECT, str(path)],
-        input=json.dumps(patterns),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return _ansible_json([sys.executable, "-c", _SELECT], path, json.dumps(patterns))
 
 
 def write_inventory_case(tmp_path: Path, case: dict) -> Path:
