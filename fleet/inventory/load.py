@@ -5,6 +5,13 @@ An inventory is outside input like any other: every host name is checked (after 
 are expanded and a `:PORT` is split off), as are `ansible_host`, `ansible_port` and fleet's
 own variables; a file is at most MAX_FILE_BYTES, and the values it holds once YAML
 aliases are expanded at most MAX_VALUES (a "billion laughs" document fails at once).
+
+Where fleet differs from ansible-core's YAML inventory plugin, on purpose: what Ansible
+warns about and skips (a group that is not a mapping, a key other than hosts/vars/children)
+is an error naming the file and line; a host name must pass fleet.names (Ansible also takes
+non-ASCII names, `1234`, spaces); a `:PORT` must be 1-65535 (Ansible drops `:0` and takes
+`:99999`); a group name is letters, digits, `_`, `-` and `.`; only *.yml and *.yaml files
+of an inventory directory are read (Ansible tries every file with every plugin).
 """
 
 from __future__ import annotations
