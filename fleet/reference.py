@@ -40,7 +40,12 @@ class Reference:
         """What `docker pull` and the Engine API call the repository."""
         if self.registry == "docker.io":
             short = self.repository.removeprefix("library/")
-            return short if "/" not in short else self.repository
+            if "/" not in short:
+                return short
+            # `my.org/x` would name the registry my.org: keep Docker Hub's name in front.
+            first = self.repository.split("/", 1)[0]
+            looks_like_registry = "." in first or ":" in first or first == "localhost"
+            return f"docker.io/{self.repository}" if looks_like_registry else self.repository
         return f"{self.registry}/{self.repository}"
 
     @property
@@ -110,4 +115,6 @@ def for_robot(text: str, variant: str, arch_suffix: bool) -> Reference:
         if reference.digest:
             raise BadReference(f"{text!r}: --arch-suffix needs a tag, not a digest")
         reference = replace(reference, tag=f"{reference.tag or 'latest'}-{variant}")
+        if not _TAG.fullmatch(reference.tag or ""):
+            raise BadReference(f"{text!r}: the tag with -{variant} is over 128 characters")
     return reference

@@ -9,7 +9,8 @@ from pathlib import Path
 from fleet.errors import FleetError
 from fleet.inventory import load, patterns
 from fleet.inventory.model import Host, Inventory
-from fleet.inventory.ranges import RangeError, expand
+from fleet.inventory.ranges import MAX_HOSTS, RangeError, count, expand
+from fleet.names import BadHostName, validate_host
 
 DEFAULT_INVENTORY = Path("inventory")
 
@@ -21,16 +22,21 @@ class Targets:
 
 
 def adhoc_names(text: str) -> list[str]:
-    """`a.local,robot[01:03].local` -> every name, ranges expanded, duplicates dropped."""
-    names: list[str] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        try:
-            names.extend(n for n in expand(part) if n not in names)
-        except RangeError as exc:
-            raise FleetError(f"-H: {exc}") from None
+    """`a.local,robot[01:03].local` -> every name, ranges expanded, each checked,
+    duplicates dropped; at most MAX_HOSTS in all, counted before any is made."""
+    names: dict[str, None] = {}
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        total = sum(count(p) for p in parts)
+        if total > MAX_HOSTS:
+            raise FleetError(f"-H stands for {total} hosts; fleet takes at most {MAX_HOSTS}")
+        for part in parts:
+            names.update(dict.fromkeys(validate_host(n) for n in expand(part)))
+    except (RangeError, BadHostName) as exc:
+        raise FleetError(f"-H: {exc}") from None
     if not names:
         raise FleetError("-H: no host names given")
-    return names
+    return list(names)
 
 
 def select_targets(inventory_path: Path | None, limit: str | None, hosts: str | None) -> Targets:
@@ -48,6 +54,7 @@ def select_targets(inventory_path: Path | None, limit: str | None, hosts: str | 
             inventory.add_host(
                 name, "all", known.host(name).vars if name in known.host_vars else {}
             )
+        inventory.reconcile()
     else:
         path = inventory_path or DEFAULT_INVENTORY
         if inventory_path is None and not path.exists():

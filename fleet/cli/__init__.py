@@ -21,6 +21,7 @@ from fleet.errors import LOG_FILE_ENV, ExitCode, FleetError, bug_hint
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("fleet.cli.discover", "discover"),
     "facts": ("fleet.cli.facts", "facts"),
+    "hosts": ("fleet.cli.hosts", "hosts"),
     "login": ("fleet.cli.credentials", "login"),
     "logout": ("fleet.cli.credentials", "logout"),
     "pull": ("fleet.cli.pull", "pull"),

@@ -23,7 +23,7 @@ def parse(text: str) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... too deep
         raise CorruptConfig(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise CorruptConfig("not a JSON object")
@@ -52,7 +52,7 @@ def decode_auth(entry: Any) -> tuple[str, str] | None:
     if entry.get("auth"):
         try:
             user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):  # "auth": 5
             return None
         return user, secret
     if entry.get("username") and entry.get("password"):
@@ -82,7 +82,8 @@ def set_auth(text: str, registry: str, username: str, secret: str) -> Edit:
     if current == (username, secret):
         return Edit(text, False)
     auths = config.setdefault("auths", {})
-    entry = dict(auths.get(registry) or {})
+    existing = auths.get(registry)
+    entry = dict(existing) if isinstance(existing, dict) else {}  # a hand-edited "x": 1
     entry.pop("username", None)
     entry.pop("password", None)
     entry["auth"] = encode_auth(username, secret)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.names import host_problem, is_ip_address, shown
+
 log = logging.getLogger(__name__)
 
 WORKSTATION = "_workstation._tcp.local."
@@ -67,9 +69,16 @@ class Robot:
         }
 
 
-def _host_key(name: str) -> str:
+def _host_key(name: str) -> str | None:
+    """`Robot1.local.` -> `robot1.local`; None for a name that is not a host name (a
+    comma, a newline, a range, an escape sequence...): such a record is never listed."""
     name = name.rstrip(".").lower()
-    return name if name.endswith(".local") else f"{name}.local"
+    name = name if name.endswith(".local") else f"{name}.local"
+    problem = host_problem(name)
+    if problem is not None:
+        log.debug("skipping a record naming host %s: %s", shown(name), problem)
+        return None
+    return name
 
 
 def parse_duckietown_name(name: str) -> tuple[str, str] | None:
@@ -93,7 +102,7 @@ def parse_duckietown_txt(properties: Mapping[bytes, bytes | None], name: str) ->
             continue
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... within 4 KiB
             log.debug("TXT record of %r is not JSON: %r", name, raw[:80])
             continue
         if isinstance(data, dict):
@@ -114,9 +123,11 @@ def merge(records: Iterable[ServiceRecord]) -> list[Robot]:
         else:
             log.debug("service %r names no host; skipped", record.name)
             continue
+        if host is None:
+            continue
         robot = robots.setdefault(host, Robot(hostname=host))
         for address in record.addresses:
-            if address not in robot.addresses:
+            if address not in robot.addresses and is_ip_address(address):
                 robot.addresses.append(address)
         if record.type not in robot.services:
             robot.services.append(record.type)

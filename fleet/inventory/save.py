@@ -13,6 +13,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from fleet.files import locked_update
 from fleet.inventory.load import InventoryError, load_text
+from fleet.names import BadHostName, group_problem, shown, validate_host, validate_port
 
 
 def _yaml() -> YAML:
@@ -27,7 +28,9 @@ def merge_hosts(
 ) -> tuple[str, list[str]]:
     """Add `hosts` (name -> vars) under `group` (created under `all.children` if missing);
     hosts already anywhere in the inventory are left as they are. Returns the new text
-    and the names added."""
+    and the names added. Every name and address is checked first: nothing unchecked is
+    written (a discovered name with a range or a newline would poison every later load)."""
+    hosts = _checked(group, hosts)
     existing = load_text(text).inventory if text.strip() else None
     yaml = _yaml()
     document = yaml.load(text) if text.strip() else None
@@ -46,6 +49,23 @@ def merge_hosts(
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue(), added
+
+
+def _checked(group: str, hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    problem = group_problem(group)
+    if problem is not None:
+        raise InventoryError(f"bad group name {shown(group)}: {problem}")
+    checked: dict[str, Mapping[str, Any]] = {}
+    try:
+        for name, host_vars in hosts.items():
+            if "ansible_host" in host_vars:
+                validate_host(host_vars["ansible_host"], "ansible_host")
+            if "ansible_port" in host_vars:
+                validate_port(host_vars["ansible_port"], "ansible_port")
+            checked[validate_host(name)] = host_vars
+    except BadHostName as exc:
+        raise InventoryError(f"not saved: {exc}") from None
+    return checked
 
 
 def _find_group(node: CommentedMap, group: str) -> CommentedMap | None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.files import Update, locked_update
+from fleet.names import BadHostName, host_problem, validate_host, validate_port
 
 log = logging.getLogger(__name__)
 
@@ -230,21 +231,19 @@ def lines_naming(text: str, names: Iterable[str]) -> list[int]:
 
 
 def check_recordable(name: str) -> str:
-    """A name fit to write into known_hosts: DNS labels, an IPv4 or IPv6 address, with
-    the `[name]:port` form around it; anything else (patterns, markers, spaces, commas,
-    newlines) is refused, as OpenSSH refuses to record `@?*#[]|'"\\` in a name."""
+    """A name fit to write into known_hosts: a host name as fleet takes it everywhere
+    (fleet.names), with the `[name]:port` form around it; anything else (patterns, markers,
+    spaces, commas, newlines) is refused, as OpenSSH refuses to record `@?*#[]|'"\\` in a
+    name."""
     bare = name
     match = re.fullmatch(r"\[([^\[\]]+)\]:(\d{1,5})", name)
     if match:
         bare = match.group(1)
         if not 0 < int(match.group(2)) < 65536:
-            raise ValueError(f"not a host name fleet records in known_hosts: {name!r}")
-    if (
-        not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", bare)
-        or bare.startswith(("-", "."))
-        or ".." in bare
-    ):
-        raise ValueError(f"not a host name fleet records in known_hosts: {name!r}")
+            raise BadHostName(f"bad port in {name!r}: a port is a number from 1 to 65535")
+    problem = host_problem(bare)
+    if problem is not None:
+        raise BadHostName(f"bad host name {name!r} for known_hosts: {problem}")
     return name
 
 
@@ -285,6 +284,9 @@ class KnownHosts:
 
     def add(self, names: list[str], port: int, key: object) -> None:
         """Record `key` (a paramiko PKey or a PublicKey) for every name, on one line."""
+        for name in names:  # a comma or a newline would add a host pattern or a CA line
+            validate_host(name)
+        validate_port(port)
         public = key if isinstance(key, PublicKey) else PublicKey.of(key)
         patterns = [check_recordable(host_pattern(n, port)) for n in names]
         with self.update() as update:

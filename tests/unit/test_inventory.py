@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from ruamel.yaml import YAML
 
 from fleet.inventory import load, patterns
 from fleet.inventory.ranges import RangeError, expand
+from tests.unit.tools import write_inventory_case
 
 DATA = Path(__file__).parent / "data"
 CASES = YAML(typ="safe").load((DATA / "inventory_cases.yaml").read_text())
@@ -17,30 +19,29 @@ CASES = YAML(typ="safe").load((DATA / "inventory_cases.yaml").read_text())
 def _select_cases():
     for case in CASES:
         for pattern, expected in (case.get("select") or {}).items():
-            yield pytest.param(
-                case["inventory"], str(pattern), expected, id=f"{case['name']}|{pattern}"
-            )
+            yield pytest.param(case, str(pattern), expected, id=f"{case['name']}|{pattern}")
 
 
 def _var_cases():
     for case in CASES:
         for host, expected in (case.get("vars") or {}).items():
-            yield pytest.param(case["inventory"], host, expected, id=f"{case['name']}|{host}")
+            yield pytest.param(case, host, expected, id=f"{case['name']}|{host}")
 
 
-@pytest.mark.parametrize(("text", "pattern", "expected"), list(_select_cases()))
-def test_patterns(text, pattern, expected):
-    inventory = load.load_text(text).inventory
+@pytest.mark.parametrize(("case", "pattern", "expected"), list(_select_cases()))
+def test_patterns(tmp_path, case, pattern, expected):
+    inventory = load.load(write_inventory_case(tmp_path, case)).inventory
     if isinstance(expected, str):
-        with pytest.raises(patterns.PatternError, match=expected):
+        with pytest.raises(patterns.PatternError, match=re.escape(expected)):
             patterns.select(inventory, pattern)
     else:
         assert patterns.select(inventory, pattern) == expected
 
 
-@pytest.mark.parametrize(("text", "host", "expected"), list(_var_cases()))
-def test_variable_precedence(text, host, expected):
-    assert dict(load.load_text(text).inventory.host(host).vars) == expected
+@pytest.mark.parametrize(("case", "host", "expected"), list(_var_cases()))
+def test_variable_precedence(tmp_path, case, host, expected):
+    inventory = load.load(write_inventory_case(tmp_path, case)).inventory
+    assert dict(inventory.host(host).vars) == expected
 
 
 def test_retry_file_pattern(tmp_path):
@@ -98,6 +99,12 @@ def test_bad_ranges(pattern, message):
         ("all:\n  children:\n    a:\n  hosts:\n    a:\n", r"'a' is both a host and a group"),
         ("- a\n- b\n", r"<inventory>:1: an inventory is a mapping of groups"),
         ("g:\n  children:\n    h:\n      children:\n        g:\n", r"its own ancestor"),
+        # values fleet knows are checked where they are written
+        ("all:\n  hosts:\n    1:\n", r"<inventory>:3: host 1 is not text; put it in quotes"),
+        ("all:\n  hosts:\n    a.local:0:\n", r"<inventory>:3: bad port '0'"),
+        ("g:\n  vars:\n    ansible_group_priority: high\n", r"<inventory>:3: .*whole number"),
+        ("all:\n  vars:\n    fleet_serial: 0\n", r"<inventory>:3: fleet_serial: a batch size"),
+        ("all:\n  hosts:\n    r[0:10001]:\n", r"'r\[0:10001\]' stands for 10002 hosts"),
     ],
 )
 def test_bad_inventories_name_the_place(text, message):
@@ -130,3 +137,29 @@ def test_missing_inventory_is_a_clear_error(tmp_path):
         load.load(tmp_path / "nope.yaml")
     with pytest.raises(load.InventoryError, match="no \\*.yml or \\*.yaml"):
         load.load(tmp_path)
+
+
+def test_group_vars_files_are_checked_like_the_inventory(tmp_path):
+    (tmp_path / "inventory.yaml").write_text("lab:\n  hosts:\n    robot01.local:\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "lab.yaml").write_text("x: 1\nfleet_serail: 5\n")
+    loaded = load.load(tmp_path / "inventory.yaml")
+    assert loaded.warnings == [
+        f"{tmp_path}/group_vars/lab.yaml:2: unknown fleet variable 'fleet_serail' "
+        "(did you mean 'fleet_serial'?)"
+    ]
+    (tmp_path / "group_vars" / "lab.yaml").write_text("x: 1\nfleet_arch: armv9\n")
+    with pytest.raises(load.InventoryError, match=r"group_vars/lab.yaml:2: fleet_arch: unknown"):
+        load.load(tmp_path / "inventory.yaml")
+    (tmp_path / "group_vars" / "lab.yaml").write_text("ansible_host: 'a,b'\n")
+    with pytest.raises(load.InventoryError, match=r"lab.yaml:1: ansible_host: bad ansible_host"):
+        load.load(tmp_path / "inventory.yaml")
+    (tmp_path / "group_vars" / "lab.yaml").write_text("- a list\n")
+    with pytest.raises(load.InventoryError, match=r"lab.yaml:1: a vars file is a mapping"):
+        load.load(tmp_path / "inventory.yaml")
+
+
+def test_vaulted_values_are_never_decrypted_nor_shown():
+    text = "all:\n  hosts:\n    a.local:\n      ansible_password: !vault |\n        $ANSIBLE\n"
+    value = load.load_text(text).inventory.host("a.local").vars["ansible_password"]
+    assert str(value) == "<vault>" and "ANSIBLE" not in repr(value)
