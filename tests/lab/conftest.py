@@ -268,3 +268,52 @@ def lab(_lab_session, lab_paths, tmp_path_factory) -> Lab:
 
 
 _CLIENT_DIRS: list[Path] = []
+
+
+@pytest.fixture
+def puller(lab, tmp_path):
+    """fleet with its own store (holding the lab's robot account) and known_hosts."""
+    env = {**os.environ, "FLEET_CREDENTIALS": str(tmp_path / "store.json")}
+    known = tmp_path / "kh"
+
+    def login():
+        done = subprocess.run(
+            [sys.executable, "-m", "fleet", *lab.login_args()],
+            input=lab.accounts["accounts"]["robot"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def pull(image, *args, background=False):
+        command = [
+            sys.executable,
+            "-m",
+            "fleet",
+            "pull",
+            f"{lab.registry}/{image}",
+            "-i",
+            str(lab.paths.inventory),
+            "--known-hosts",
+            str(known),
+            "--accept-new",
+            "--json",
+            "--ca-cert",
+            str(lab.paths.ca_cert),
+            *args,
+        ]
+        if background:
+            return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        return done, pull_results(done.stdout)
+
+    pull.login = login
+    login()
+    return pull
+
+
+def pull_results(stdout):
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return {r["host"]: r for r in records if r["event"] == "result"}

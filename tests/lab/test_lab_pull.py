@@ -3,64 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from fleet.lab import lifecycle, network
-from tests.lab.conftest import PROBES, fleet
-
-
-@pytest.fixture
-def puller(lab, tmp_path):
-    """fleet with its own store (holding the lab's robot account) and known_hosts."""
-    env = {**os.environ, "FLEET_CREDENTIALS": str(tmp_path / "store.json")}
-    known = tmp_path / "kh"
-
-    def login():
-        done = subprocess.run(
-            [sys.executable, "-m", "fleet", *lab.login_args()],
-            input=lab.accounts["accounts"]["robot"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-
-    def pull(image, *args, background=False):
-        command = [
-            sys.executable,
-            "-m",
-            "fleet",
-            "pull",
-            f"{lab.registry}/{image}",
-            "-i",
-            str(lab.paths.inventory),
-            "--known-hosts",
-            str(known),
-            "--accept-new",
-            "--json",
-            "--ca-cert",
-            str(lab.paths.ca_cert),
-            *args,
-        ]
-        if background:
-            return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        return done, _results(done.stdout)
-
-    pull.login = login
-    login()
-    return pull
-
-
-def _results(stdout):
-    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    return {r["host"]: r for r in records if r["event"] == "result"}
+from tests.lab.conftest import PROBES, fleet, pull_results
 
 
 def _remove(lab, robots, image):
@@ -221,7 +170,7 @@ def test_registry_stopped_mid_pull_fails_after_retries_and_a_rerun_completes(lab
         fleet("lab", "stop", "registry")
         rest = proc.stdout.read()
         assert proc.wait(timeout=600) == 2
-        result = _results(rest)["robot03.local"]
+        result = pull_results(rest)["robot03.local"]
         assert result["status"] == "failed"
         assert "gave up after 3 attempts" in result["reason"]
     finally:
