@@ -1,4 +1,4 @@
-"""A robot behind a gateway: robot05 lets SSH in only from robot02, so fleet reaches it
+"""A robot behind a gateway: robot03 lets SSH in only from robot02, so fleet reaches it
 through `ProxyJump` in the user's ~/.ssh/config, as `ssh` would, with the gateway's host
 key checked like any robot's and one SSH handshake per hop per run."""
 
@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,7 +16,7 @@ from fleet.lab import lifecycle
 from fleet.lab.robot import RobotDirs
 from tests.lab.conftest import fleet, pull_results
 
-GATEWAY, HIDDEN = "robot02", "robot05"
+GATEWAY, HIDDEN = "robot02", "robot03"  # native robots: an emulated sshd is slow to start
 ACCEPTED = "Accepted publickey"
 
 
@@ -38,28 +39,43 @@ def _accepted(lab, name) -> int:
     return _in_robot(lab, name, 'cat "$ROOT/var/log/sshd.log"').count(ACCEPTED)
 
 
+def _restart_sshd(address: str, stopped: bool = False) -> None:
+    """Restart the hidden robot's sshd and wait until it answers again."""
+    if not stopped:
+        fleet("lab", "stop", HIDDEN, "sshd")
+    fleet("lab", "start", HIDDEN, "sshd")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        scan = subprocess.run(
+            ["ssh-keyscan", "-T", "5", address], capture_output=True, text=True, timeout=30
+        )
+        if scan.stdout.strip():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"sshd on {address} did not come back")
+
+
 @pytest.fixture
 def hidden_robot(lab):
-    """robot05's sshd takes root only from the gateway's address, until the test ends."""
+    """The hidden robot's sshd takes root only from the gateway's address, until the test ends."""
     gateway = _robot(lab, GATEWAY)["address"]
     address = _robot(lab, HIDDEN)["address"]
     lab.ssh(
         address,
         f"echo 'AllowUsers root@{gateway}' > /etc/ssh/sshd_config.d/fleet-bastion.conf",
     )
-    fleet("lab", "stop", HIDDEN, "sshd")
-    fleet("lab", "start", HIDDEN, "sshd")
+    _restart_sshd(address)
     try:
         yield address
     finally:
         fleet("lab", "stop", HIDDEN, "sshd")
         _in_robot(lab, HIDDEN, 'rm -f "$ROOT/etc/ssh/sshd_config.d/fleet-bastion.conf"')
-        fleet("lab", "start", HIDDEN, "sshd")
+        _restart_sshd(address, stopped=True)
 
 
 @pytest.fixture
 def user_home(lab, tmp_path, hidden_robot):
-    """A user whose ~/.ssh/config says how to reach robot05, and an inventory naming it."""
+    """A user whose ~/.ssh/config says how to reach the hidden robot, and an inventory naming it."""
     gateway = _robot(lab, GATEWAY)["address"]
     ssh = tmp_path / "home" / ".ssh"
     ssh.mkdir(parents=True, mode=0o700)
@@ -100,11 +116,14 @@ def test_the_controller_itself_is_refused_by_the_hidden_robot(lab, hidden_robot)
 def test_facts_and_pull_reach_the_hidden_robot_through_proxyjump(lab, user_home):
     env, inventory, known_hosts = user_home
     # Only the hidden robot's own key is known: the gateway's unknown key is refused.
-    scanned = subprocess.run(
-        ["ssh-keyscan", "-t", "ed25519", _robot(lab, HIDDEN)["address"]],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.split()  # fmt: skip
-    known_hosts.write_text(f"{HIDDEN}.local {scanned[-2]} {scanned[-1]}\n")
+    # ssh records the key before it is refused a login (HostKeyAlias: under the robot's name).
+    subprocess.run(
+        ["ssh", "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=accept-new",
+         "-o", f"HostKeyAlias={HIDDEN}.local", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+         "-o", "PubkeyAuthentication=no", f"root@{_robot(lab, HIDDEN)['address']}", "true"],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert f"{HIDDEN}.local" in known_hosts.read_text() or known_hosts.read_text().startswith("|1|")
     refused = _fleet(env, "facts", "-i", str(inventory), "--json")
     assert refused.returncode == 4, refused.stderr
     reason = pull_results(refused.stdout)[f"{HIDDEN}.local"]["reason"]
