@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import docker
 import requests
+import urllib3
 
 from fleet.credentials.names import display_name
 from fleet.credentials.store import Credential
@@ -71,6 +72,11 @@ def auth_config(credential: Credential | None) -> dict[str, str] | None:
     }
 
 
+# docker-py reads a pull's progress stream from urllib3 itself: a connection that breaks
+# mid-stream raises urllib3's ProtocolError, not a requests exception.
+_CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
+
 def with_retries(
     action: Callable[[], T],
     attempts: int,
@@ -82,12 +88,11 @@ def with_retries(
     for attempt in range(1, attempts + 1):
         try:
             return action(), attempt - 1
-        except (docker.errors.APIError, requests.exceptions.RequestException, ImageError) as exc:
+        except (docker.errors.APIError, *_CONNECTION_ERRORS, ImageError) as exc:
             text = error_text(exc)
-            transient = (
-                isinstance(exc, requests.exceptions.RequestException)
-                or classify(text) == "transient"
-            )
+            # A connection that broke is retried: the next attempt opens a new channel, and
+            # raises Unreachable when the robot's SSH connection itself is gone.
+            transient = isinstance(exc, _CONNECTION_ERRORS) or classify(text) == "transient"
             stop = cancelled is not None and cancelled.is_set()
             if not transient or attempt == attempts or stop:
                 if transient:

@@ -159,10 +159,11 @@ def test_sshd_killed_mid_pull_makes_that_robot_unreachable(lab, puller):
         seen = _wait_for_bytes(proc, "robot03.local", 5_000_000)
         assert _kill_sshd(lab, "robot03") >= 2  # the listener and fleet's session
         rest = proc.stdout.read()
-        assert proc.wait(timeout=300) == 4
+        code = proc.wait(timeout=300)
         results = pull_results("".join(seen) + rest)
         assert results["robot03.local"]["status"] == "unreachable", results["robot03.local"]
         assert results["robot02.local"]["status"] == "changed"
+        assert code == 4
     finally:
         _unshape(robot)
         fleet("lab", "start", "robot03", "sshd")
