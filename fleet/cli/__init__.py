@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import typer
 from typer._click import Command  # typer vendors click from 0.26 on
@@ -104,10 +108,28 @@ def root(
         root_logger.setLevel(logging.DEBUG)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM does what Ctrl-C does (a service manager, `timeout`, a CI runner or `kill`
+    stops fleet the way a person would): the first stops starting robots and lets those
+    in flight finish, the second stops them; the recap, the retry file and exit 130 follow.
+    Python's own SIGINT handler raises KeyboardInterrupt in the main thread; SIGTERM gets
+    that same handler, and the one before it back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (main() run in a test's thread)
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main() -> None:
     """Entry point: one place turns errors into a message and an exit code."""
     try:
-        returned = app(standalone_mode=False)
+        with sigterm_as_interrupt():
+            returned = app(standalone_mode=False)
     except ClickException as exc:
         # Bad usage is exit 1 here (click says 2, which fleet uses for "some robots failed").
         exc.show()
