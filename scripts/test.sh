@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check fleet tests benchmarks
 .venv/bin/ruff format --check --quiet fleet tests benchmarks
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -56,6 +56,7 @@ class LazyGroup(TyperGroup):
 def load_subcommand(name: str) -> Command:
     module, attribute = SUBCOMMANDS[name]
     target = getattr(importlib.import_module(module), attribute)
+    command: Command
     if isinstance(target, typer.Typer):
         command = typer.main.get_group(target)
     else:

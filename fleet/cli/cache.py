@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -106,7 +106,7 @@ def status(
 ) -> None:
     """Each cache: its upstream, address, mode, disk used and the images it holds."""
     out, _ = consoles()
-    records = []
+    records: list[dict[str, Any]] = []
     for place in service.places(CachePlace.of("docker.io")):
         instance = service.running(place)
         records.append(

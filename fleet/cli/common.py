@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,10 @@ def ssh_options(options: RunOptions) -> SSHOptions:
     password = os.environ.get(PASSWORD_ENV)
     if options.ask_pass and password is None:
         password = getpass.getpass("SSH password: ")
-    extra = {"known_hosts": options.known_hosts} if options.known_hosts else {}
-    return SSHOptions(accept_new=options.accept_new, password=password, **extra)
+    options_given = SSHOptions(accept_new=options.accept_new, password=password)
+    if options.known_hosts:
+        return replace(options_given, known_hosts=options.known_hosts)
+    return options_given
 
 
 def err_console() -> Console:
@@ -119,8 +121,8 @@ def run_robots(
         if options.json:
             renderer.emit({"event": "summary", "text": said})
         else:
-            for line in said.splitlines():
-                out.print(Text(printable(line)))
+            for text in said.splitlines():
+                out.print(Text(printable(text)))
     return report
 
 

@@ -27,7 +27,7 @@ def forget(
     """Drop a re-flashed robot's old host keys from known_hosts, under every name fleet
     checks them by (inventory name, ansible_host, HostName, HostKeyAlias, address, on the
     robot's port), so the next connection with --accept-new trusts its new key."""
-    options = SSHOptions(**({"known_hosts": known_hosts} if known_hosts else {}))
+    options = SSHOptions(known_hosts=known_hosts) if known_hosts else SSHOptions()
     found = load.load(inventory).inventory if inventory is not None else None
     resolver = Resolver(timeout=2)
     patterns: list[str] = []

@@ -18,7 +18,7 @@ from fleet.runner import TaskContext
 from fleet.session import Session
 from fleet.tasks.actions import Action, Drift, short_digest
 from fleet.tasks.converge import Converge, planned
-from fleet.tasks.desired import from_inventory
+from fleet.tasks.desired import DesiredCredential, DesiredImage, from_inventory
 from fleet.tasks.gather import RegistryView, Robot
 
 
@@ -68,9 +68,10 @@ def status(
     wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get))
     registry = RegistryView(ca_cert)
     look = Converge(store, registry)
-    items = list(
-        dict.fromkeys(i.item for s in wanted.values() for i in (*s.credentials, *s.images))
-    )
+    declared: list[DesiredCredential | DesiredImage] = []
+    for state in wanted.values():
+        declared += [*state.credentials, *state.images]
+    items = list(dict.fromkeys(i.item for i in declared))
 
     def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
         robot = Robot(session, host, docker_user, on_reached=ctx.mark_reached)

@@ -102,7 +102,7 @@ def remove_auth(text: str, registry: str) -> Edit:
 
 def held_accounts(config: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     """(registry, username, secret or None when unreadable) for every auths entry."""
-    found = []
+    found: list[tuple[str, str, str | None]] = []
     for registry, entry in (config.get("auths") or {}).items():
         decoded = decode_auth(entry)
         if decoded:

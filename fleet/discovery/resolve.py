@@ -81,8 +81,9 @@ class Resolver:
             infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
             return None
-        ipv4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
-        return (ipv4 or [infos[0][4][0]])[0] if infos else None
+        addresses = [str(i[4][0]) for i in infos]
+        ipv4 = [str(i[4][0]) for i in infos if i[0] == socket.AF_INET]
+        return next(iter(ipv4 or addresses), None)
 
     def _mdns(self, name: str) -> str | None:
         from zeroconf import AddressResolver
@@ -92,7 +93,7 @@ class Resolver:
             return None
         addresses = resolver.parsed_scoped_addresses()
         ipv4 = [a for a in addresses if ":" not in a]
-        return (ipv4 or addresses or [None])[0]
+        return next(iter(ipv4 or addresses), None)
 
     def _zc(self):  # noqa: ANN202 - zeroconf is imported lazily: most runs never need it
         from zeroconf import Zeroconf

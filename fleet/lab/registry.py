@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import shutil
@@ -231,6 +232,10 @@ def v2_status(paths: LabPaths, registry: str, auth: tuple[str, str] | None = Non
     return https_status(f"https://{registry}/v2/", paths.ca_cert, auth)
 
 
+def _answers_with(url: str, status: int, ca_cert: Path) -> bool:
+    return https_status(url, ca_cert) == status
+
+
 def https_status(url: str, ca_cert: Path, auth: tuple[str, str] | None = None) -> int | None:
     """HTTP status of GET `url`, trusting `ca_cert`; None if no answer."""
     context = ssl.create_default_context(cafile=str(ca_cert))
@@ -264,7 +269,7 @@ def wait_hub_ready(directory: Path, ca_cert: Path, timeout: float = 20) -> None:
         f"https://{config['http']['addr']}/v2/": 401,
     }
     for url, status in checks.items():
-        if not procs.wait_for(lambda u=url, s=status: https_status(u, ca_cert) == s, timeout):
+        if not procs.wait_for(functools.partial(_answers_with, url, status, ca_cert), timeout):
             raise LabError(
                 f"{url} did not answer {status} within {timeout:g} s; see the logs in {directory}"
             )

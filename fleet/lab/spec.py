@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 BRIDGE = "fleetlab0"
 NETNS_PREFIX = "fleetlab-"
@@ -127,12 +128,12 @@ class LabSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> LabSpec:
-        robots = tuple(Robot(**r) for r in data["robots"])  # type: ignore[arg-type, union-attr]
+    def from_dict(cls, data: dict[str, Any]) -> LabSpec:
+        robots = tuple(Robot(**r) for r in data["robots"])
         return plan_from_robots(
             robots,
-            data.get("link_rate"),  # type: ignore[arg-type]
-            data.get("uplink_rate"),  # type: ignore[arg-type]
+            data.get("link_rate"),
+            data.get("uplink_rate"),
         )
 
 

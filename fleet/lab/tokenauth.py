@@ -264,10 +264,11 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
+        accounts: list[str | None] = [*query.get("account", []), None]
         entry: dict[str, Any] = {
             "client": self.client_address[0],
             "path": url.path[:100],
-            "account_param": (query.get("account") or [None])[0],
+            "account_param": accounts[0],
         }
         if url.path != "/token":
             return self._answer(404, {"details": "not found"}, entry)

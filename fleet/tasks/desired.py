@@ -70,7 +70,7 @@ def parse_images(value: Any, name: str = "fleet_images") -> tuple[DesiredImage, 
         return ()
     if not isinstance(value, list):
         raise BadDesired(f"{name} must be a list of image references", (name,))
-    images = []
+    images: list[DesiredImage] = []
     for index, entry in enumerate(value):
         image = _parse_image(entry, (name, index))
         if any(image.template == seen.template for seen in images):

@@ -172,7 +172,8 @@ def held_images(
 
 def held_image(inspected: Mapping[str, Any], in_use: set[str]) -> HeldImage:
     image_id = _text(inspected.get("Id")) or ""
-    rootfs = inspected.get("RootFS") if isinstance(inspected.get("RootFS"), dict) else {}
+    found = inspected.get("RootFS")
+    rootfs: Mapping[str, Any] = found if isinstance(found, dict) else {}
     return HeldImage(
         id=image_id,
         repo_tags=tuple(_names(inspected.get("RepoTags"))),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fleet.credentials.names import display_name
 from fleet.platform import (
@@ -237,7 +238,7 @@ def _plan_image(
         return Blocked(item, Drift.UNKNOWN, reason=str(exc))
     held = next((h for h in state.images if h.tagged(ref)), None)
     old_digest = _digest_of(held, ref)
-    data = {"variant": variant, "platform": str(platform), "reference": str(ref)}
+    data: dict[str, Any] = {"variant": variant, "platform": str(platform), "reference": str(ref)}
     drift = _held_drift(held, platform)
     answer = registry.get(str(ref)) or Unresolved(f"{ref}: the registry was not asked")
     if isinstance(answer, Unresolved):

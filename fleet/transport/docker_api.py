@@ -65,7 +65,7 @@ class _DialStdioConnection(urllib3.connection.HTTPConnection):
         self._open_channel = open_channel
 
     def connect(self) -> None:
-        self.sock = self._open_channel()  # type: ignore[assignment]
+        self.sock = self._open_channel()
 
 
 class _DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
