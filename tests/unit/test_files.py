@@ -279,3 +279,47 @@ def test_parallel_inventory_saves_all_land(tmp_path):
     text = path.read_text()
     assert text.startswith("# my classroom\n")
     assert all(f"robot{i:02d}.local" in text for i in range(WRITERS))
+
+
+def test_twelve_real_fleet_logins_at_once_each_with_its_own_account(tmp_path):
+    """The same as the store's own test, through the real command: 12 `fleet login`
+    processes, each blocked on its --password-stdin until all have started, then released
+    together into one store (HOME and XDG directories in tmp_path)."""
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path / "home"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    env.pop("FLEET_CREDENTIALS", None)
+    accounts = [(f"site{i:02d}", f"token-{i:02d}-{'x' * 40}") for i in range(1, WRITERS + 1)]
+    stderrs = [(tmp_path / f"{user}.stderr").open("wb") for user, _ in accounts]
+    logins = [
+        subprocess.Popen(
+            [sys.executable, "-m", "fleet", "login", "registry.example:5000"]
+            + ["-u", user, "--password-stdin", "--no-verify"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+        for (user, _), stderr in zip(accounts, stderrs, strict=True)
+    ]
+    for stderr in stderrs:
+        stderr.close()  # the children hold their own copies
+    for login, (_, secret) in zip(logins, accounts, strict=True):
+        assert login.stdin is not None
+        login.stdin.write(secret.encode())
+    for login in logins:
+        assert login.stdin is not None
+        login.stdin.close()  # end of stdin: every login goes on to the store at once
+    for login, (user, _) in zip(logins, accounts, strict=True):
+        assert login.wait(timeout=120) == 0, (tmp_path / f"{user}.stderr").read_text()
+    path = tmp_path / "config" / "fleet" / "credentials.json"
+    data = json.loads(path.read_text())
+    assert set(data["registries"]) == {"registry.example:5000"}
+    stored = {(c.username, c.secret) for c in Store(path).all()}
+    assert stored == set(accounts)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert sorted(p.name for p in path.parent.iterdir()) == [".credentials.json.lock", path.name]
