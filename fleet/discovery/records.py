@@ -2,16 +2,24 @@
 
 Robots announce `_workstation._tcp` (avahi's publish-workstation), often `_ssh._tcp`,
 and Duckiebots one `_duckietown._tcp` service per fact, named `DT::<KEY>::<hostname>`,
-whose TXT record is a single JSON string. Odd records never stop discovery: the robot is
-still listed, and a debug log line says what was odd.
+whose TXT record is a single JSON string.
+
+Every field of a packet is hostile until `checked` says otherwise: a record whose name,
+host name, port or TXT record is not what a responder sends (control characters, a comma
+or a newline in a host name, a TXT record past DNS's own bounds) is skipped whole, with a
+debug log line; an address that is no address is dropped. Odd but harmless content (a
+Duckietown TXT that is not JSON) never stops discovery: the robot is still listed.
+Nothing reaches the screen, an inventory or known_hosts that was not checked here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.names import host_problem, is_ip_address, shown
@@ -22,7 +30,19 @@ WORKSTATION = "_workstation._tcp.local."
 SSH = "_ssh._tcp.local."
 DUCKIETOWN = "_duckietown._tcp.local."
 SERVICE_TYPES = (WORKSTATION, SSH, DUCKIETOWN)
-MAX_TXT_BYTES = 4096  # larger than any real record; anything bigger is ignored
+
+# Bounds of what a responder can send (RFC 1035, RFC 6763); past them a record is forged.
+MAX_NAME_BYTES = 255  # a whole DNS name
+MAX_TXT_STRING = 255  # one TXT string (`key=value`) has a one-byte length
+MAX_TXT_STRINGS = 64  # DNS-SD advises a few; Duckietown sends one
+MAX_TXT_BYTES = 2048  # all of one TXT record (DNS-SD: "should be under 1300 bytes")
+MAX_ADDRESSES = 16  # per record, and per robot
+MAX_DUCKIETOWN_KEYS = 32  # DT::<KEY>:: services per robot (a Duckiebot has about ten)
+_SERVICE_TYPE = re.compile(r"_[A-Za-z0-9-]{1,15}\._(tcp|udp)\.local\.\Z")
+_DUCKIETOWN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
+# type, configuration and hardware of a Duckiebot: `duckiebot`, `DB21M`, `jetson_nano`
+_DUCKIETOWN_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
+DUCKIETOWN_FIELDS = ("type", "configuration", "hardware")
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,68 @@ class Robot:
         }
 
 
+def _name_problem(name: object) -> str | None:
+    """None for a service instance name a responder can send; it may hold spaces,
+    brackets and non-ASCII letters (`robot01 [b8:27:eb:01:02:03]`), never control or
+    formatting characters (an escape sequence, a right-to-left override)."""
+    if not isinstance(name, str):
+        return f"a name is text, not {type(name).__name__}"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"longer than {MAX_NAME_BYTES} bytes"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name):
+        return "a control or formatting character"
+    return None
+
+
+def _txt_problem(properties: object) -> str | None:
+    if not isinstance(properties, Mapping):
+        return f"a TXT record is a mapping, not {type(properties).__name__}"
+    if len(properties) > MAX_TXT_STRINGS:
+        return f"{len(properties)} TXT strings (at most {MAX_TXT_STRINGS})"
+    total = 0
+    for key, value in properties.items():
+        if not isinstance(key, bytes) or not isinstance(value, bytes | None):
+            return "a TXT string that is not bytes"
+        size = len(key) + (0 if value is None else 1 + len(value))
+        if size > MAX_TXT_STRING:
+            return f"a {size}-byte TXT string (at most {MAX_TXT_STRING})"
+        total += 1 + size
+    if total > MAX_TXT_BYTES:
+        return f"a {total}-byte TXT record (at most {MAX_TXT_BYTES})"
+    return None
+
+
+def _record_problem(record: ServiceRecord) -> str | None:
+    if not isinstance(record.type, str) or not _SERVICE_TYPE.match(record.type):
+        return f"service type {shown(record.type)} is no DNS-SD service type"
+    problem = _name_problem(record.name)
+    if problem is not None:
+        return f"service name: {problem}"
+    if not record.name.endswith("." + record.type):
+        return f"service name is not of type {record.type}"
+    if record.server is not None and _host_key(record.server) is None:
+        return f"host name {shown(record.server)} is no host name"
+    port = record.port
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        return f"port {shown(port)} is not a number"
+    if port is not None and not 0 <= port <= 65535:
+        return f"port {port} is out of range"
+    return _txt_problem(record.properties)
+
+
+def checked(record: ServiceRecord) -> ServiceRecord | None:
+    """The record with every field checked and bounded, or None (with a debug log line)
+    when it is not what a responder sends. Addresses that are no IP address are dropped."""
+    problem = _record_problem(record)
+    if problem is not None:
+        log.debug("skipping mDNS service %s: %s", shown(record.name), problem)
+        return None
+    addresses = tuple(a for a in record.addresses if isinstance(a, str) and is_ip_address(a))
+    if len(addresses) != len(record.addresses) or len(addresses) > MAX_ADDRESSES:
+        log.debug("mDNS service %s: kept %d of its addresses", shown(record.name), len(addresses))
+    return replace(record, addresses=addresses[:MAX_ADDRESSES], properties=dict(record.properties))
+
+
 def _host_key(name: str) -> str | None:
     """`Robot1.local.` -> `robot1.local`; None for a name that is not a host name (a
     comma, a newline, a range, an escape sequence...): such a record is never listed."""
@@ -85,8 +167,8 @@ def parse_duckietown_name(name: str) -> tuple[str, str] | None:
     """`DT::ROBOT_TYPE::robot01._duckietown._tcp.local.` -> ("ROBOT_TYPE", "robot01")."""
     instance = name[: -len(DUCKIETOWN) - 1] if name.endswith("." + DUCKIETOWN) else name
     parts = instance.split("::")
-    if len(parts) != 3 or parts[0] != "DT" or not parts[1] or not parts[2]:
-        log.debug("odd Duckietown service name %r: expected DT::<KEY>::<hostname>", name)
+    if len(parts) != 3 or parts[0] != "DT" or not _DUCKIETOWN_KEY.match(parts[1]) or not parts[2]:
+        log.debug("odd Duckietown service name %s: expected DT::<KEY>::<hostname>", shown(name))
         return None
     return parts[1], parts[2]
 
@@ -97,24 +179,42 @@ def parse_duckietown_txt(properties: Mapping[bytes, bytes | None], name: str) ->
         raw = key if value is None else key + b"=" + value
         if not raw:
             continue
-        if len(raw) > MAX_TXT_BYTES:
-            log.debug("ignoring a %d-byte TXT record on %r", len(raw), name)
+        if len(raw) > MAX_TXT_STRING:
+            log.debug("ignoring a %d-byte TXT string on %s", len(raw), shown(name))
             continue
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... within 4 KiB
-            log.debug("TXT record of %r is not JSON: %r", name, raw[:80])
+        except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... within 255 bytes
+            log.debug("TXT record of %s is not JSON: %r", shown(name), raw[:80])
             continue
         if isinstance(data, dict):
             return data
-        log.debug("TXT record of %r is JSON but not an object: %r", name, raw[:80])
+        log.debug("TXT record of %s is JSON but not an object: %r", shown(name), raw[:80])
     return {}
+
+
+def duckietown_fields(data: Mapping[str, Any], name: str) -> dict[str, str]:
+    """type, configuration and hardware from a Duckietown TXT record, each kept only when
+    it is a short word (these go into tables and inventories: no markup, no escapes)."""
+    found = {}
+    for key in DUCKIETOWN_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str) and _DUCKIETOWN_VALUE.match(value):
+            found[key] = value
+        else:
+            log.debug("ignoring Duckietown %s %s of %s", key, shown(value), shown(name))
+    return found
 
 
 def merge(records: Iterable[ServiceRecord]) -> list[Robot]:
     """One robot per host name, sorted by name; everything seen about it in one row."""
     robots: dict[str, Robot] = {}
-    for record in records:
+    for unchecked in records:
+        record = checked(unchecked)
+        if record is None:
+            continue
         dt = parse_duckietown_name(record.name) if record.type == DUCKIETOWN else None
         if record.server:
             host = _host_key(record.server)
@@ -127,27 +227,31 @@ def merge(records: Iterable[ServiceRecord]) -> list[Robot]:
             continue
         robot = robots.setdefault(host, Robot(hostname=host))
         for address in record.addresses:
-            if address not in robot.addresses and is_ip_address(address):
+            if address not in robot.addresses and len(robot.addresses) < MAX_ADDRESSES:
                 robot.addresses.append(address)
         if record.type not in robot.services:
             robot.services.append(record.type)
         if record.type == SSH and record.port:
             robot.ssh_port = record.port
         if record.type == DUCKIETOWN:
-            robot.duckietown.setdefault("keys", [])
-            if dt:
-                key = dt[0]
-                if key not in robot.duckietown["keys"]:
-                    robot.duckietown["keys"].append(key)
-                for field_name, value in parse_duckietown_txt(
-                    record.properties, record.name
-                ).items():
-                    if field_name in ("type", "configuration", "hardware"):
-                        robot.duckietown[field_name] = value
+            _add_duckietown(robot, record, dt)
     for robot in robots.values():
         robot.addresses.sort(key=lambda a: (":" in a, a))
         robot.services.sort()
     return [robots[name] for name in sorted(robots)]
+
+
+def _add_duckietown(robot: Robot, record: ServiceRecord, dt: tuple[str, str] | None) -> None:
+    keys = robot.duckietown.setdefault("keys", [])
+    if dt is None:
+        return
+    if dt[0] not in keys:
+        if len(keys) >= MAX_DUCKIETOWN_KEYS:
+            log.debug("%s: more than %d Duckietown services", robot.hostname, len(keys))
+            return
+        keys.append(dt[0])
+    data = parse_duckietown_txt(record.properties, record.name)
+    robot.duckietown.update(duckietown_fields(data, record.name))
 
 
 def filter_type(robots: list[Robot], wanted: str | None) -> list[Robot]:

@@ -29,8 +29,20 @@ def _robot(lab, name):
 
 
 def _remove(lab, names, image):
+    """Remove `image` from each robot with every other name for its content (the cache
+    tests pull the same payload as CACHE/demo/payload): otherwise its layers stay and the
+    next pull moves no bytes."""
+    path = image.split("/", 1)[1].rsplit(":", 1)[0]  # demo/payload
     for name in names:
-        lab.docker(_robot(lab, name)["address"], "rmi", "-f", image, check=False)
+        address = _robot(lab, name)["address"]
+        listed = lab.docker(address, "image", "ls", "--format", "{{.ID}} {{.Repository}}")
+        ids = {
+            image_id
+            for image_id, repository in (line.split() for line in listed.stdout.splitlines())
+            if repository == path or repository.endswith("/" + path)
+        }
+        if ids:
+            lab.docker(address, "rmi", "-f", *sorted(ids))
 
 
 def _unshape(robot) -> None:
