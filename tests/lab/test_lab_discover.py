@@ -8,10 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from fleet.inventory import load
+from fleet.lab import lifecycle
 from fleet.lab.spec import BRIDGE
+from fleet.names import host_problem
 from tests.lab.conftest import LAB_ROBOTS, fleet
+
+HOSTILE_RESPONDER = Path(__file__).parent / "fixtures" / "hostile_responder.py"
 
 ON_BRIDGE = ["--interface", BRIDGE]
 
@@ -118,3 +123,53 @@ def test_ssh_reaches_a_robot_by_its_mdns_name_and_trusts_that_name(lab, tmp_path
     assert result["status"] == "ok"
     assert result["data"]["kernel_arch"] == "aarch64"
     assert known_hosts.read_text().startswith(f"robot04.local,{lab.robots[3]['address']} ")
+
+
+def test_hostile_mdns_records_are_skipped_and_nothing_unchecked_is_printed_or_saved(lab, tmp_path):
+    # robot04 also runs a zeroconf responder announcing what an attacker on the LAN
+    # would: host names with a comma, a newline, a range, escapes; facts that are markup.
+    robot = lifecycle.lab_robot(lab.paths, "robot04")
+    responder = subprocess.Popen(
+        ["ip", "netns", "exec", robot.netns, sys.executable, str(HOSTILE_RESPONDER),
+         lab.robots[3]["address"]],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert responder.stdout.readline().strip() == "ready"
+        done = fleet("-vv", "discover", *ON_BRIDGE, "--timeout", "3", "--json", timeout=120)
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        expected = sorted([f"{r['name']}.local" for r in lab.robots] + ["markup.local"])
+        assert [r["hostname"] for r in rows] == expected
+        markup = next(r for r in rows if r["hostname"] == "markup.local")
+        assert (markup["type"], markup["configuration"], markup["hardware"]) == (None,) * 3
+        assert "skipping mDNS service" in done.stderr  # each skip says why, at -vv
+        assert "huge" not in done.stdout and "evil" not in done.stdout
+
+        table = _discover("--timeout", "3")
+        assert "\x1b" not in table.stdout and "owned" not in table.stdout
+
+        inventory = tmp_path / "robots.yaml"
+        inventory.write_text(
+            "all:\n  vars:\n    ansible_user: root\n"
+            f"    ansible_ssh_private_key_file: {lab.paths.lab_key}\n"
+        )
+        _discover("--timeout", "3", "--save", str(inventory))
+        saved = inventory.read_text()
+        for attack in ("github.com", "cert-authority", "[0:", "\x1b", "evil"):
+            assert attack not in saved
+        assert sorted(h.name for h in load.load(inventory).inventory.hosts()) == expected
+
+        # Every robot saved is reachable, and what that writes to known_hosts is checked.
+        known_hosts = tmp_path / "known_hosts"
+        facts = fleet(
+            "facts", "-i", str(inventory), "--known-hosts", str(known_hosts), "--accept-new",
+            "--json", check=False,
+        )  # fmt: skip
+        assert facts.returncode == 0, facts.stderr
+        for line in known_hosts.read_text().splitlines():
+            for name in line.split()[0].split(","):
+                assert host_problem(name.removeprefix("[").split("]")[0]) is None, line
+    finally:
+        responder.kill()
+        responder.wait()

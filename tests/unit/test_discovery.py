@@ -22,7 +22,7 @@ CASES = YAML(typ="safe").load((Path(__file__).parent / "data/mdns_records.yaml")
 def _record(raw: dict) -> ServiceRecord:
     txt = {}
     for entry in raw.get("txt", []):
-        entry = "x" * 10_000 if entry == "HUGE" else entry
+        entry = {"HUGE": "x" * 10_000, "NESTED": "[" * 120 + "]" * 120}.get(entry, entry)
         key, sep, value = entry.partition("=") if not entry.startswith("{") else (entry, "", "")
         txt[key.encode("latin-1")] = value.encode() if sep else None
     return ServiceRecord(
