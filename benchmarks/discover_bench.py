@@ -22,7 +22,7 @@ from fleet.lab.spec import BRIDGE  # noqa: E402
 def time_to_last_robot(expected: set[str], limit: float = 10.0) -> float | None:
     """Seconds from starting a browse until every expected robot has been seen."""
     start = time.monotonic()
-    with Browser(interface_addresses(BRIDGE)) as browser:
+    with Browser(interface_addresses(BRIDGE), one_shot=True) as browser:
         while time.monotonic() - start < limit:
             if expected <= {r.hostname for r in merge(browser.records())}:
                 return time.monotonic() - start

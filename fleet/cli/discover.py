@@ -59,7 +59,7 @@ def inventory_vars(robot: Robot) -> dict[str, Any]:
 
 
 def _browse_once(addresses: list[str], timeout: float, type_: str | None) -> list[Robot]:
-    with Browser(addresses) as browser:
+    with Browser(addresses, one_shot=True) as browser:
         time.sleep(timeout)
         records = browser.records()
     return filter_type(merge(records), type_)

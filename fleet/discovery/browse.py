@@ -34,6 +34,7 @@ from zeroconf import (
 )
 from zeroconf.asyncio import AsyncServiceInfo
 
+from fleet.discovery.oneshot import OneShotQueries
 from fleet.discovery.records import SERVICE_TYPES, ServiceRecord, checked
 from fleet.errors import FleetError
 from fleet.names import shown
@@ -131,8 +132,10 @@ class Browser:
         types: tuple[str, ...] = SERVICE_TYPES,
         resolve_timeout: float = 2.0,
         on_change: Callable[[], None] = lambda: None,
+        one_shot: bool = False,
     ) -> None:
         self.interfaces = interfaces
+        self.one_shot = one_shot  # also ask one-shot: for a browse of seconds, not --watch
         self.types = types
         self.resolve_timeout = resolve_timeout  # one request's; close() ends them all
         self.on_change = on_change
@@ -141,6 +144,7 @@ class Browser:
         self._limit: asyncio.Semaphore | None = None  # made on zeroconf's loop
         self._zc: Zeroconf | None = None
         self._browser: ServiceBrowser | None = None
+        self._one_shot: OneShotQueries | None = None
 
     def start(self) -> Browser:
         try:
@@ -150,6 +154,8 @@ class Browser:
                 f"cannot listen for mDNS on {', '.join(self.interfaces)}: {exc.strerror or exc}"
             ) from None
         self._browser = ServiceBrowser(self._zc, list(self.types), handlers=[self._changed])
+        if self.one_shot:
+            self._one_shot = OneShotQueries(self._zc, self.interfaces, self.types).start()
         return self
 
     def _changed(
@@ -210,6 +216,9 @@ class Browser:
         return found
 
     def close(self) -> None:
+        if self._one_shot is not None:
+            self._one_shot.close()
+            self._one_shot = None
         if self._browser is not None:
             self._browser.cancel()
             self._browser = None
