@@ -96,9 +96,11 @@ def apply(
     ] = False,
     via: opt.Via = None,
 ) -> None:
-    """Make each robot hold what the inventory declares for it: `fleet_registries` (the
-    registry accounts in its Docker config) and `fleet_images` (each image in the variant
-    the robot runs). A second run right after a successful one changes nothing."""
+    """Make each robot hold the registry accounts and images the inventory declares.
+
+    `fleet_registries` are the registry accounts in its Docker config, `fleet_images`
+    each image in the variant the robot runs. A second run right after a successful one
+    changes nothing."""
     err = Console(stderr=True)
     hosts = chosen_hosts(run, err)
     store = Store()

@@ -37,8 +37,8 @@ from fleet.tasks.plan import Unresolved, chosen_manifest, robot_variant, wanted_
 from fleet.tasks.state import RobotState
 
 app = typer.Typer(
-    help="A pull-through cache on this machine: robots pull through it over their SSH "
-    "connection (--via cache), so each image crosses the uplink once.",
+    help="Run a pull-through cache on this machine, so each image crosses the uplink once.\n\n"
+    "Robots pull through it over their SSH connection (--via cache).",
     no_args_is_help=True,
 )
 

@@ -92,10 +92,11 @@ def login(
     ] = False,
     check: Check = False,
 ) -> None:
-    """Store a registry account (checked with the registry first) and, with -i/-l/-H,
-    write it into each robot's Docker config so the robot itself can pull.
+    """Store a registry account and, with -i/-l/-H, give it to robots.
 
-    The secret comes from --password-stdin or a hidden prompt; never from an argument."""
+    The account is checked with the registry first; each targeted robot gets it in its
+    Docker config so the robot itself can pull. The secret comes from --password-stdin
+    or a hidden prompt; never from an argument."""
     key = _key(registry)
     store = Store()
     err = Console(stderr=True)
@@ -166,8 +167,9 @@ def logout(
     docker_user: DockerUser = None,
     check: Check = False,
 ) -> None:
-    """Remove a registry's credential from the targeted robots (ok where it was not there),
-    and with --local from fleet's own store."""
+    """Remove a registry's credential from the targeted robots.
+
+    A robot that did not hold it is ok; with --local, it also leaves fleet's own store."""
     key = _key(registry)
     code = 0
     absent = DesiredState(credentials=(DesiredCredential(key, None, None, present=False),))
@@ -221,8 +223,9 @@ def audit(
     run: RunOptions,
     docker_user: DockerUser = None,
 ) -> None:
-    """Per robot: which registries it holds credentials for, as which user, with the
-    fingerprint, so you can see who still holds a token you are revoking."""
+    """Show which registry credentials each robot holds, to find who still has a token.
+
+    Per robot: the registries, the user of each and the secret's fingerprint."""
 
     def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
         return audit_robot(Robot(session, host, docker_user, on_reached=ctx.mark_reached))

@@ -153,8 +153,10 @@ def discover(
         str, typer.Option(help="Group that --save adds new robots to.")
     ] = "discovered",
 ) -> None:
-    """Find robots announcing themselves over mDNS (_workstation, _ssh and _duckietown
-    services), one row per robot; or resolve the NAME.local names given."""
+    """Find robots on the local network over mDNS, one row per robot.
+
+    Robots announce _workstation, _ssh or _duckietown services; with NAME.local names
+    given, resolve those instead."""
     addresses = interface_addresses(interface)
     if names:
         raise typer.Exit(_resolve_names(names, timeout, addresses, json_output))

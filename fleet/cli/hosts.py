@@ -69,8 +69,10 @@ def hosts(
         bool, typer.Option("--json", help="One JSON object per robot on stdout.")
     ] = False,
 ) -> None:
-    """The robots a pattern selects, in inventory order, and with --vars what fleet
-    resolves for each; secrets (passwords, tokens) are shown as <hidden>. No network."""
+    """List the robots a pattern selects, in inventory order, without contacting them.
+
+    With --vars, also what fleet resolves for each; secrets (passwords, tokens) are shown
+    as <hidden>."""
     targets = select_targets(inventory, limit, hosts)
     for warning in targets.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -17,8 +17,9 @@ from fleet.lab.sh import LabError
 PROFILE_NAMES = ", ".join(spec.PROFILES)
 
 app = typer.Typer(
-    help="A simulated fleet on this machine (Linux, root): robots in network namespaces with "
-    "a real sshd, Docker Engine and avahi-daemon, plus a TLS registry with demo images.",
+    help="Run a simulated fleet on this machine (Linux, root).\n\n"
+    "Robots in network namespaces with a real sshd, Docker Engine and avahi-daemon, plus a "
+    "TLS registry with demo images.",
     no_args_is_help=True,
 )
 
@@ -53,7 +54,9 @@ def up(
         "site's uplink, which every robot and this machine share.",
     ),
 ) -> None:
-    """Build the lab and print the path of its inventory. A no-op when the same lab is up."""
+    """Build the lab and print the path of its inventory.
+
+    A no-op when the same lab is up."""
     try:
         counts = spec.parse_profile_counts(profile)
         total = robots if robots is not None else (sum(c for _, c in counts) if counts else 3)
@@ -83,7 +86,9 @@ def up(
 
 @app.command()
 def status(json_output: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """List robots, addresses, profiles and whether their daemons run. Never prints secrets."""
+    """List robots, addresses, profiles and whether their daemons run.
+
+    Never prints secrets."""
     paths = LabPaths.from_env()
     current = lifecycle.status(paths)
     if json_output:

@@ -94,9 +94,11 @@ def pull(
     ] = None,
     via: opt.Via = None,
 ) -> None:
-    """Pull on every targeted robot the image variant its Docker daemon can run:
-    arm32v7, arm64v8 or amd64, decided by the daemon's platform (a Pi 4 on a 32-bit OS
-    gets arm32v7). An image of another architecture is refused before a layer moves."""
+    """Pull on every targeted robot the image variant its Docker daemon can run.
+
+    The variant (arm32v7, arm64v8 or amd64) is decided by the daemon's platform: a Pi 4
+    on a 32-bit OS gets arm32v7. An image of another architecture is refused before a
+    layer moves."""
     try:
         check_template(image, arch_suffix)
     except BadReference as exc:

@@ -24,9 +24,11 @@ def forget(
     inventory: opt.Inventory = None,
     known_hosts: opt.KnownHostsFile = None,
 ) -> None:
-    """Drop a re-flashed robot's old host keys from known_hosts, under every name fleet
-    checks them by (inventory name, ansible_host, HostName, HostKeyAlias, address, on the
-    robot's port), so the next connection with --accept-new trusts its new key."""
+    """Drop a re-flashed robot's old host keys from known_hosts.
+
+    Under every name fleet checks them by (inventory name, ansible_host, HostName,
+    HostKeyAlias, address, on the robot's port), so the next connection with
+    --accept-new trusts its new key."""
     options = SSHOptions(known_hosts=known_hosts) if known_hosts else SSHOptions()
     found = load.load(inventory).inventory if inventory is not None else None
     resolver = Resolver(timeout=2)
@@ -62,7 +64,9 @@ def keys_install(
         Path | None, typer.Option("--key", help="Public key file (default: ~/.ssh/id_ed25519.pub).")
     ] = None,
 ) -> None:
-    """Append your public key to each robot's ~/.ssh/authorized_keys (once: a second run
-    changes nothing). Log in with --ask-pass or FLEET_SSH_PASSWORD the first time."""
+    """Append your public key to each robot's ~/.ssh/authorized_keys, once.
+
+    A second run changes nothing. Log in with --ask-pass or FLEET_SSH_PASSWORD the first
+    time."""
     line = public_key(key)
     raise typer.Exit(run_on_robots(run, lambda s, host, ctx: install_key(s, host, line)))

@@ -60,8 +60,10 @@ def status(
         typer.Option(help="Whose ~/.docker/config.json on the robot (default: the SSH user)."),
     ] = None,
 ) -> None:
-    """Per robot and declared image or registry: current, behind, missing, wrong platform
-    or no credential. Pulls nothing, writes nothing. Exit 0 when all is current, 2 when
+    """Show how far each robot's images and registry accounts are from the inventory.
+
+    Per robot and declared image or registry: current, behind, missing, wrong platform or
+    no credential. Pulls nothing, writes nothing. Exit 0 when all is current, 2 when
     something drifted."""
     hosts = chosen_hosts(run, Console(stderr=True))
     store = Store()
