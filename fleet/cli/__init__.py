@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from fleet import __version__
+from fleet.cli.deferred import defer_unused_imports
 from fleet.errors import LOG_FILE_ENV, ExitCode, FleetError, bug_hint
 
 # Each subcommand's module, imported only when that subcommand runs (or for --help):
@@ -128,6 +129,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def main() -> None:
     """Entry point: one place turns errors into a message and an exit code."""
+    defer_unused_imports()
     try:
         with sigterm_as_interrupt():
             returned = app(standalone_mode=False)
