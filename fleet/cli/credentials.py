@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, converge_task, run_on_robots
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.local_docker import import_credential
 from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
 from fleet.credentials.store import Credential, Store
@@ -54,9 +53,10 @@ def _key(registry: str | None) -> str:
 
 
 def _read_secret(password_stdin: bool) -> str:
+    terminal = current_terminal()
     if password_stdin:
-        secret = sys.stdin.read().rstrip("\r\n")
-    elif sys.stdin.isatty():
+        secret = terminal.stdin.read().rstrip("\r\n")
+    elif terminal.stdin_isatty:
         secret = getpass.getpass("Password or access token: ")
     else:
         raise FleetError("no password: pipe it to --password-stdin, or run on a terminal")
@@ -99,7 +99,7 @@ def login(
     or a hidden prompt; never from an argument."""
     key = _key(registry)
     store = Store()
-    err = Console(stderr=True)
+    err = current_terminal().console(stderr=True)
     credential: Credential | None = None
     if from_docker_config:
         credential = import_credential(key)
@@ -179,7 +179,9 @@ def logout(
         )
     if local and not check:
         removed = Store().remove(key, username)
-        Console(stderr=True).print(f"removed {removed} stored account(s) for {display_name(key)}")
+        current_terminal().console(stderr=True).print(
+            f"removed {removed} stored account(s) for {display_name(key)}"
+        )
     raise typer.Exit(code)
 
 
@@ -194,7 +196,7 @@ def list_credentials(
     entries = Store().all()
     if json_output:
         for c in entries:
-            typer.echo(
+            current_terminal().echo(
                 json.dumps(
                     {
                         "registry": display_name(c.registry),
@@ -209,7 +211,7 @@ def list_credentials(
         table.add_column(column)
     for c in entries:
         table.add_row(display_name(c.registry), c.username, fingerprint(c.secret))
-    Console().print(table)
+    current_terminal().console(width_off_terminal=None).print(table)
 
 
 def _held(result: HostResult) -> str:

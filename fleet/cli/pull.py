@@ -16,9 +16,9 @@ from fleet.cli.common import (
     chosen_hosts,
     converge_task,
     desired_states,
-    err_console,
     run_on_robots,
 )
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
@@ -104,7 +104,7 @@ def pull(
     except BadReference as exc:
         raise FleetError(str(exc)) from None
 
-    hosts = chosen_hosts(run, err_console())
+    hosts = chosen_hosts(run, current_terminal().console(stderr=True))
     wanted = desired_states(
         hosts, lambda host: desired.for_pull(host.vars, image, arch_suffix, always, via)
     )

@@ -9,6 +9,7 @@ import typer
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, run_on_robots
+from fleet.cli.terminal import current_terminal
 from fleet.discovery.resolve import ResolveError, Resolver
 from fleet.inventory import load
 from fleet.inventory.model import Host
@@ -43,7 +44,9 @@ def forget(
     patterns = list(dict.fromkeys(patterns))
     known = KnownHosts(options.known_hosts)
     removed = known.forget(patterns)
-    typer.echo(f"removed {removed} known_hosts entries for {', '.join(patterns)} from {known.path}")
+    current_terminal().echo(
+        f"removed {removed} known_hosts entries for {', '.join(patterns)} from {known.path}"
+    )
 
 
 def _address(target: SSHTarget, resolver: Resolver) -> str | None:

@@ -43,6 +43,7 @@ def test_the_root_command_imports_no_subcommand():
     loaded = imported_after("import fleet.cli")
     assert {module for module, _ in SUBCOMMANDS.values()} & loaded == set()
     assert "paramiko" not in loaded
+    assert "rich.console" not in loaded  # terminal.py builds consoles, imports rich late
 
 
 def test_paramiko_still_runs_match_exec_through_the_deferred_invoke():
