@@ -7,9 +7,8 @@ import importlib
 import logging
 import os
 import signal
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import typer
 from typer._click import Command  # typer vendors click from 0.26 on
@@ -17,6 +16,8 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from fleet import __version__
+from fleet.cli.deferred import defer_unused_imports
+from fleet.cli.terminal import Terminal, current_terminal
 from fleet.errors import LOG_FILE_ENV, ExitCode, FleetError, bug_hint
 
 # Each subcommand's module, imported only when that subcommand runs (or for --help):
@@ -79,7 +80,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"fleet {__version__}")
+        current_terminal().echo(f"fleet {__version__}")
         raise typer.Exit()
 
 
@@ -94,7 +95,7 @@ def root(
 ) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     root_logger = logging.getLogger()
-    stderr = logging.StreamHandler()
+    stderr = logging.StreamHandler(current_terminal().stderr)
     stderr.setLevel(level)
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root_logger.addHandler(stderr)
@@ -126,35 +127,53 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main() -> None:
-    """Entry point: one place turns errors into a message and an exit code."""
+def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) -> int:
+    """Entry point: one place turns errors into a message and an exit code, which it
+    returns (the `fleet` script exits with it). `argv` is sys.argv[1:] when None;
+    `terminal` the process's own streams."""
+    defer_unused_imports()
+    terminal = terminal if terminal is not None else Terminal()
+    err = terminal.stderr
     try:
-        with sigterm_as_interrupt():
-            returned = app(standalone_mode=False)
+        with sigterm_as_interrupt(), logging_handlers_restored():
+            returned = app(args=argv, standalone_mode=False, obj=terminal)
     except ClickException as exc:
         # Bad usage is exit 1 here (click says 2, which fleet uses for "some robots failed").
-        exc.show()
-        sys.exit(int(ExitCode.USAGE))
+        exc.show(file=err)
+        return int(ExitCode.USAGE)
     except FleetError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(int(exc.exit_code))
-    except typer.Abort:
-        typer.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        typer.secho(f"error: {exc}", file=err, fg=typer.colors.RED)
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", file=err)
+        return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except BrokenPipeError:
-        sys.exit(int(ExitCode.USAGE))
+        return int(ExitCode.USAGE)
     except Exception as exc:  # a bug: say so, never a bare traceback
         logging.getLogger("fleet").debug("unexpected error", exc_info=True)
         typer.secho(
             f"internal error ({type(exc).__name__}): this is a bug in fleet; {bug_hint()}; "
             "please report it",
-            err=True,
+            file=err,
             fg=typer.colors.RED,
         )
-        sys.exit(70)
-    sys.exit(returned if isinstance(returned, int) else 0)
+        return 70
+    return returned if isinstance(returned, int) else 0
+
+
+@contextlib.contextmanager
+def logging_handlers_restored() -> Iterator[None]:
+    """The root logger's handlers and level as they were before: main() run twice in one
+    process (a test) must not log to the first run's streams."""
+    root_logger = logging.getLogger()
+    handlers, level = list(root_logger.handlers), root_logger.level
+    try:
+        yield
+    finally:
+        for handler in root_logger.handlers:
+            if handler not in handlers:
+                root_logger.removeHandler(handler)
+                handler.close()
+        root_logger.setLevel(level)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleet.cache.deliver import CacheDelivery
 from fleet.cli import options as opt
@@ -21,6 +20,7 @@ from fleet.cli.common import (
 )
 from fleet.cli.pull import COLUMNS, unencrypted_warning
 from fleet.cli.render import plan_text
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
@@ -96,10 +96,12 @@ def apply(
     ] = False,
     via: opt.Via = None,
 ) -> None:
-    """Make each robot hold what the inventory declares for it: `fleet_registries` (the
-    registry accounts in its Docker config) and `fleet_images` (each image in the variant
-    the robot runs). A second run right after a successful one changes nothing."""
-    err = Console(stderr=True)
+    """Make each robot hold the registry accounts and images the inventory declares.
+
+    `fleet_registries` are the registry accounts in its Docker config, `fleet_images`
+    each image in the variant the robot runs. A second run right after a successful one
+    changes nothing."""
+    err = current_terminal().console(stderr=True)
     hosts = chosen_hosts(run, err)
     store = Store()
     wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get, via))

@@ -17,10 +17,10 @@ from fleet.cli import options as opt
 from fleet.cli.common import (
     RunOptions,
     chosen_hosts,
-    consoles,
     desired_states,
     run_on_robots,
 )
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.names import BadRegistry, config_key, display_name
 from fleet.credentials.store import Store
 from fleet.errors import FleetError, Unreachable
@@ -37,8 +37,8 @@ from fleet.tasks.plan import Unresolved, chosen_manifest, robot_variant, wanted_
 from fleet.tasks.state import RobotState
 
 app = typer.Typer(
-    help="A pull-through cache on this machine: robots pull through it over their SSH "
-    "connection (--via cache), so each image crosses the uplink once.",
+    help="Run a pull-through cache on this machine, so each image crosses the uplink once.\n\n"
+    "Robots pull through it over their SSH connection (--via cache).",
     no_args_is_help=True,
 )
 
@@ -68,7 +68,7 @@ def up(
     ca_cert: CaCert = None,
 ) -> None:
     """Start the cache of each upstream (one Distribution registry each, on 127.0.0.1)."""
-    out, err = consoles()
+    out, err = current_terminal().consoles()
     store = Store()
     for place in _places(registries):
         credential = store.get(place.upstream, username)
@@ -90,7 +90,7 @@ def down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete what it stored.")] = False,
 ) -> None:
     """Stop the caches (all of them when no registry is named); their storage stays."""
-    out, _ = consoles()
+    out = current_terminal().console()
     places = _places(registries) if registries else service.places(CachePlace.of("docker.io"))
     for place in places:
         stopped = service.down(place, purge)
@@ -105,7 +105,7 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per cache.")] = False,
 ) -> None:
     """Each cache: its upstream, address, mode, disk used and the images it holds."""
-    out, _ = consoles()
+    out = current_terminal().console()
     records: list[dict[str, Any]] = []
     for place in service.places(CachePlace.of("docker.io")):
         instance = service.running(place)
@@ -166,7 +166,7 @@ def warm(
             check_template(image, arch_suffix=False)
         except BadReference as exc:
             raise FleetError(str(exc)) from None
-    hosts = chosen_hosts(run, consoles()[1])
+    hosts = chosen_hosts(run, current_terminal().console(stderr=True))
     wanted = desired_states(
         hosts,
         lambda host: DesiredState(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.cli.render import Column, Renderer
+from fleet.cli.terminal import current_terminal
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
 from fleet.report import default_retry_file, printable, write_retry_file
@@ -57,16 +57,6 @@ def ssh_options(options: RunOptions) -> SSHOptions:
     return options_given
 
 
-def err_console() -> Console:
-    return consoles()[1]
-
-
-def consoles() -> tuple[Console, Console]:
-    # Off a terminal rich assumes 80 columns; a recap piped to a file should not wrap.
-    width = None if sys.stdout.isatty() else 200
-    return Console(width=width), Console(stderr=True)
-
-
 def run_on_robots(
     options: RunOptions,
     task: Callable[[Session, Host, TaskContext], HostResult],
@@ -92,7 +82,7 @@ def run_robots(
     command finds worth a warning in the chosen hosts; `hosts`, when given, are the robots
     the command already chose; `details` come before the recap (a --check plan); `retry`
     False leaves the retry file alone (read-only commands)."""
-    out, err = consoles()
+    out, err = current_terminal().consoles()
     if hosts is None:
         hosts = chosen_hosts(options, err)
     for warning in warnings_for(hosts):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, converge_task, run_on_robots
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.local_docker import import_credential
 from fleet.credentials.names import BadRegistry, config_key, display_name, fingerprint
 from fleet.credentials.store import Credential, Store
@@ -54,9 +53,10 @@ def _key(registry: str | None) -> str:
 
 
 def _read_secret(password_stdin: bool) -> str:
+    terminal = current_terminal()
     if password_stdin:
-        secret = sys.stdin.read().rstrip("\r\n")
-    elif sys.stdin.isatty():
+        secret = terminal.stdin.read().rstrip("\r\n")
+    elif terminal.stdin_isatty:
         secret = getpass.getpass("Password or access token: ")
     else:
         raise FleetError("no password: pipe it to --password-stdin, or run on a terminal")
@@ -92,13 +92,14 @@ def login(
     ] = False,
     check: Check = False,
 ) -> None:
-    """Store a registry account (checked with the registry first) and, with -i/-l/-H,
-    write it into each robot's Docker config so the robot itself can pull.
+    """Store a registry account and, with -i/-l/-H, give it to robots.
 
-    The secret comes from --password-stdin or a hidden prompt; never from an argument."""
+    The account is checked with the registry first; each targeted robot gets it in its
+    Docker config so the robot itself can pull. The secret comes from --password-stdin
+    or a hidden prompt; never from an argument."""
     key = _key(registry)
     store = Store()
-    err = Console(stderr=True)
+    err = current_terminal().console(stderr=True)
     credential: Credential | None = None
     if from_docker_config:
         credential = import_credential(key)
@@ -166,8 +167,9 @@ def logout(
     docker_user: DockerUser = None,
     check: Check = False,
 ) -> None:
-    """Remove a registry's credential from the targeted robots (ok where it was not there),
-    and with --local from fleet's own store."""
+    """Remove a registry's credential from the targeted robots.
+
+    A robot that did not hold it is ok; with --local, it also leaves fleet's own store."""
     key = _key(registry)
     code = 0
     absent = DesiredState(credentials=(DesiredCredential(key, None, None, present=False),))
@@ -177,7 +179,9 @@ def logout(
         )
     if local and not check:
         removed = Store().remove(key, username)
-        Console(stderr=True).print(f"removed {removed} stored account(s) for {display_name(key)}")
+        current_terminal().console(stderr=True).print(
+            f"removed {removed} stored account(s) for {display_name(key)}"
+        )
     raise typer.Exit(code)
 
 
@@ -192,7 +196,7 @@ def list_credentials(
     entries = Store().all()
     if json_output:
         for c in entries:
-            typer.echo(
+            current_terminal().echo(
                 json.dumps(
                     {
                         "registry": display_name(c.registry),
@@ -207,7 +211,7 @@ def list_credentials(
         table.add_column(column)
     for c in entries:
         table.add_row(display_name(c.registry), c.username, fingerprint(c.secret))
-    Console().print(table)
+    current_terminal().console(width_off_terminal=None).print(table)
 
 
 def _held(result: HostResult) -> str:
@@ -221,8 +225,9 @@ def audit(
     run: RunOptions,
     docker_user: DockerUser = None,
 ) -> None:
-    """Per robot: which registries it holds credentials for, as which user, with the
-    fingerprint, so you can see who still holds a token you are revoking."""
+    """Show which registry credentials each robot holds, to find who still has a token.
+
+    Per robot: the registries, the user of each and the secret's fingerprint."""
 
     def task(session: Session, host: Host, ctx: TaskContext) -> HostResult:
         return audit_robot(Robot(session, host, docker_user, on_reached=ctx.mark_reached))

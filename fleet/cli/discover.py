@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from fleet.cli.terminal import current_terminal
 from fleet.discovery.browse import Browser, interface_addresses
 from fleet.discovery.records import Robot, filter_type, merge
 from fleet.discovery.resolve import ResolveError, Resolver, system_resolves_local
@@ -83,7 +83,7 @@ def _watch(addresses: list[str], type_: str | None, console: Console, as_json: b
                     r.hostname: r.as_record() for r in filter_type(merge(browser.records()), type_)
                 }
                 for line in watch_lines(seen, now, as_json):
-                    typer.echo(line)
+                    current_terminal().echo(line)
                 seen = now
                 time.sleep(0.25)
         except KeyboardInterrupt:
@@ -116,13 +116,13 @@ def _resolve_names(names: list[str], timeout: float, addresses: list[str], as_js
             try:
                 address = resolver.resolve(name)
             except ResolveError as exc:
-                typer.echo(f"{name}: {exc}", err=True)
+                current_terminal().echo(f"{name}: {exc}", err=True)
                 code = int(ExitCode.UNREACHABLE)
                 continue
             if as_json:
-                typer.echo(json.dumps({"hostname": name, "addresses": [address]}))
+                current_terminal().echo(json.dumps({"hostname": name, "addresses": [address]}))
             else:
-                typer.echo(f"{name}\t{address}")
+                current_terminal().echo(f"{name}\t{address}")
     finally:
         resolver.close()
     return code
@@ -153,18 +153,20 @@ def discover(
         str, typer.Option(help="Group that --save adds new robots to.")
     ] = "discovered",
 ) -> None:
-    """Find robots announcing themselves over mDNS (_workstation, _ssh and _duckietown
-    services), one row per robot; or resolve the NAME.local names given."""
+    """Find robots on the local network over mDNS, one row per robot.
+
+    Robots announce _workstation, _ssh or _duckietown services; with NAME.local names
+    given, resolve those instead."""
     addresses = interface_addresses(interface)
     if names:
         raise typer.Exit(_resolve_names(names, timeout, addresses, json_output))
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = current_terminal().console()
     if watch:
         _watch(addresses, type_, console, json_output)
         raise typer.Exit(0)
     robots = _browse_once(addresses, timeout, type_)
     if not robots:
-        typer.echo(
+        current_terminal().echo(
             f"no robots answered within {timeout:g} s on {', '.join(addresses) or 'no interface'}. "
             "Are they on this LAN and powered? Multicast (224.0.0.251, UDP 5353) may be blocked "
             "by the network or a firewall; pick the right network with --interface.",
@@ -173,12 +175,12 @@ def discover(
         raise typer.Exit(int(ExitCode.UNREACHABLE))
     if json_output:
         for robot in robots:
-            typer.echo(json.dumps(robot.as_record()))
+            current_terminal().echo(json.dumps(robot.as_record()))
     else:
         console.print(robots_table(robots))
     if save is not None:
         added = save_hosts(save, group, {r.hostname: inventory_vars(r) for r in robots})
-        typer.echo(
+        current_terminal().echo(
             f"{save}: added {len(added)} robots to group {group}"
             + (f" ({', '.join(added)})" if added else " (all were already there)"),
             err=True,

@@ -43,8 +43,10 @@ COLUMNS = [
 
 @opt.robot_command(ask_pass=True)
 def facts(run: RunOptions) -> None:
-    """What each robot is: model, OS, kernel and userland architecture, Docker server,
-    free space for images, and the image variant fleet would pull there, with the reason."""
+    """Show what each robot is and which image variant fleet would pull there.
+
+    Model, OS, kernel and userland architecture, Docker server, free space for images,
+    and the variant with the reason for it."""
     code = run_on_robots(
         run, lambda session, host, ctx: gather_facts(session, host, run.timeout), COLUMNS
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from fleet.cli import options as opt
+from fleet.cli.terminal import current_terminal
 from fleet.inventory.model import Host
 from fleet.targets import select_targets
 from fleet.variables import VARIABLES, is_secret
@@ -69,14 +70,18 @@ def hosts(
         bool, typer.Option("--json", help="One JSON object per robot on stdout.")
     ] = False,
 ) -> None:
-    """The robots a pattern selects, in inventory order, and with --vars what fleet
-    resolves for each; secrets (passwords, tokens) are shown as <hidden>. No network."""
+    """List the robots a pattern selects, in inventory order, without contacting them.
+
+    With --vars, also what fleet resolves for each; secrets (passwords, tokens) are shown
+    as <hidden>."""
     targets = select_targets(inventory, limit, hosts)
     for warning in targets.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        current_terminal().echo(f"warning: {warning}", err=True)
     for host in targets.hosts:
         if json_output:
-            typer.echo(json.dumps(host_record(host, with_vars), ensure_ascii=True, default=str))
+            current_terminal().echo(
+                json.dumps(host_record(host, with_vars), ensure_ascii=True, default=str)
+            )
         else:
             for line in host_lines(host, with_vars):
-                typer.echo(line)
+                current_terminal().echo(line)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fleet.cli.terminal import current_terminal
 from fleet.errors import ExitCode, FleetError
 from fleet.lab import lifecycle, robot, spec
 from fleet.lab.paths import LabPaths
@@ -17,8 +16,9 @@ from fleet.lab.sh import LabError
 PROFILE_NAMES = ", ".join(spec.PROFILES)
 
 app = typer.Typer(
-    help="A simulated fleet on this machine (Linux, root): robots in network namespaces with "
-    "a real sshd, Docker Engine and avahi-daemon, plus a TLS registry with demo images.",
+    help="Run a simulated fleet on this machine (Linux, root).\n\n"
+    "Robots in network namespaces with a real sshd, Docker Engine and avahi-daemon, plus a "
+    "TLS registry with demo images.",
     no_args_is_help=True,
 )
 
@@ -53,7 +53,9 @@ def up(
         "site's uplink, which every robot and this machine share.",
     ),
 ) -> None:
-    """Build the lab and print the path of its inventory. A no-op when the same lab is up."""
+    """Build the lab and print the path of its inventory.
+
+    A no-op when the same lab is up."""
     try:
         counts = spec.parse_profile_counts(profile)
         total = robots if robots is not None else (sum(c for _, c in counts) if counts else 3)
@@ -67,7 +69,7 @@ def up(
         )
     except ValueError as exc:
         raise FleetError(str(exc)) from None
-    console = Console(stderr=True)
+    console = current_terminal().console(stderr=True)
     try:
         result = lifecycle.up(
             planned, LabPaths.from_env(), progress=lambda m: console.print(f"· {m}")
@@ -78,16 +80,18 @@ def up(
         console.print("the lab is already up with these robots; nothing to do")
     else:
         console.print(f"lab up: {len(planned.robots)} robots in {result.seconds:.0f} s")
-    typer.echo(str(result.inventory))
+    current_terminal().echo(str(result.inventory))
 
 
 @app.command()
 def status(json_output: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """List robots, addresses, profiles and whether their daemons run. Never prints secrets."""
+    """List robots, addresses, profiles and whether their daemons run.
+
+    Never prints secrets."""
     paths = LabPaths.from_env()
     current = lifecycle.status(paths)
     if json_output:
-        typer.echo(json.dumps(_status_record(current, paths)))
+        current_terminal().echo(json.dumps(_status_record(current, paths)))
     else:
         _print_status(current, paths)
     if current.up and not current.healthy:
@@ -121,7 +125,7 @@ def _status_record(current: lifecycle.LabStatus, paths: LabPaths) -> dict[str, o
 
 def _print_status(current: lifecycle.LabStatus, paths: LabPaths) -> None:
     # Wide enough for the table even when stdout is a pipe (rich assumes 80 columns there).
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = current_terminal().console(width_off_terminal=120)
     if not current.up:
         console.print(f"no lab is up (state directory {paths.state})")
         return
@@ -155,9 +159,9 @@ def down() -> None:
         removed = lifecycle.down(LabPaths.from_env())
     except LabError as exc:
         raise _lab_error(exc) from None
-    print(
+    current_terminal().echo(
         f"lab down: removed {len(removed)} items" if removed else "no lab to take down",
-        file=sys.stderr,
+        err=True,
     )
 
 

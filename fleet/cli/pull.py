@@ -16,9 +16,9 @@ from fleet.cli.common import (
     chosen_hosts,
     converge_task,
     desired_states,
-    err_console,
     run_on_robots,
 )
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.store import Store
 from fleet.errors import FleetError
 from fleet.inventory.model import Host
@@ -94,15 +94,17 @@ def pull(
     ] = None,
     via: opt.Via = None,
 ) -> None:
-    """Pull on every targeted robot the image variant its Docker daemon can run:
-    arm32v7, arm64v8 or amd64, decided by the daemon's platform (a Pi 4 on a 32-bit OS
-    gets arm32v7). An image of another architecture is refused before a layer moves."""
+    """Pull on every targeted robot the image variant its Docker daemon can run.
+
+    The variant (arm32v7, arm64v8 or amd64) is decided by the daemon's platform: a Pi 4
+    on a 32-bit OS gets arm32v7. An image of another architecture is refused before a
+    layer moves."""
     try:
         check_template(image, arch_suffix)
     except BadReference as exc:
         raise FleetError(str(exc)) from None
 
-    hosts = chosen_hosts(run, err_console())
+    hosts = chosen_hosts(run, current_terminal().console(stderr=True))
     wanted = desired_states(
         hosts, lambda host: desired.for_pull(host.vars, image, arch_suffix, always, via)
     )

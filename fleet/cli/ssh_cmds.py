@@ -9,6 +9,7 @@ import typer
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, run_on_robots
+from fleet.cli.terminal import current_terminal
 from fleet.discovery.resolve import ResolveError, Resolver
 from fleet.inventory import load
 from fleet.inventory.model import Host
@@ -24,9 +25,11 @@ def forget(
     inventory: opt.Inventory = None,
     known_hosts: opt.KnownHostsFile = None,
 ) -> None:
-    """Drop a re-flashed robot's old host keys from known_hosts, under every name fleet
-    checks them by (inventory name, ansible_host, HostName, HostKeyAlias, address, on the
-    robot's port), so the next connection with --accept-new trusts its new key."""
+    """Drop a re-flashed robot's old host keys from known_hosts.
+
+    Under every name fleet checks them by (inventory name, ansible_host, HostName,
+    HostKeyAlias, address, on the robot's port), so the next connection with
+    --accept-new trusts its new key."""
     options = SSHOptions(known_hosts=known_hosts) if known_hosts else SSHOptions()
     found = load.load(inventory).inventory if inventory is not None else None
     resolver = Resolver(timeout=2)
@@ -41,7 +44,9 @@ def forget(
     patterns = list(dict.fromkeys(patterns))
     known = KnownHosts(options.known_hosts)
     removed = known.forget(patterns)
-    typer.echo(f"removed {removed} known_hosts entries for {', '.join(patterns)} from {known.path}")
+    current_terminal().echo(
+        f"removed {removed} known_hosts entries for {', '.join(patterns)} from {known.path}"
+    )
 
 
 def _address(target: SSHTarget, resolver: Resolver) -> str | None:
@@ -62,7 +67,9 @@ def keys_install(
         Path | None, typer.Option("--key", help="Public key file (default: ~/.ssh/id_ed25519.pub).")
     ] = None,
 ) -> None:
-    """Append your public key to each robot's ~/.ssh/authorized_keys (once: a second run
-    changes nothing). Log in with --ask-pass or FLEET_SSH_PASSWORD the first time."""
+    """Append your public key to each robot's ~/.ssh/authorized_keys, once.
+
+    A second run changes nothing. Log in with --ask-pass or FLEET_SSH_PASSWORD the first
+    time."""
     line = public_key(key)
     raise typer.Exit(run_on_robots(run, lambda s, host, ctx: install_key(s, host, line)))

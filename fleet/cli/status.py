@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, chosen_hosts, desired_states, run_robots
+from fleet.cli.terminal import current_terminal
 from fleet.credentials.store import Store
 from fleet.errors import ExitCode
 from fleet.inventory.model import Host
@@ -60,10 +60,12 @@ def status(
         typer.Option(help="Whose ~/.docker/config.json on the robot (default: the SSH user)."),
     ] = None,
 ) -> None:
-    """Per robot and declared image or registry: current, behind, missing, wrong platform
-    or no credential. Pulls nothing, writes nothing. Exit 0 when all is current, 2 when
+    """Show how far each robot's images and registry accounts are from the inventory.
+
+    Per robot and declared image or registry: current, behind, missing, wrong platform or
+    no credential. Pulls nothing, writes nothing. Exit 0 when all is current, 2 when
     something drifted."""
-    hosts = chosen_hosts(run, Console(stderr=True))
+    hosts = chosen_hosts(run, current_terminal().console(stderr=True))
     store = Store()
     wanted = desired_states(hosts, lambda host: from_inventory(host.vars, store.get))
     registry = RegistryView(ca_cert)

@@ -80,6 +80,7 @@ class _DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
     def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
         # urllib3 would call fileno() on a pooled connection's socket to see whether it is
         # still alive; a channel's fileno() makes a pipe each time (docker-py does the same).
+        # A private urllib3 method: tests/unit/test_library_contracts.py, and a cap below 3.
         try:
             conn = self.pool.get(block=False) if self.pool is not None else None
         except queue.Empty:
@@ -168,6 +169,8 @@ def _client(url: str, version: str, timeout: float, adapter: DialStdioAdapter | 
     client.mount(BASE_URL, adapter)
     for scheme in ("http://", "https://"):  # nothing may leave by another road
         client.adapters.pop(scheme, None)
+    # Not a documented knob: docker-py's private _url() reads it for every request
+    # (tests/unit/test_library_contracts.py; pyproject.toml caps docker below 8).
     client.base_url = BASE_URL
     return client
 

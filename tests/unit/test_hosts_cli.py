@@ -1,5 +1,5 @@
-"""`fleet hosts`, run as a user runs it (`python -m fleet hosts ...`): what it prints,
-what it hides, and its exit codes."""
+"""`fleet hosts`, run through fleet's main() as a user runs it: what it prints, what it
+hides, and its exit codes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.unit.cli_run import Ran, run_fleet
 
 INVENTORY = """\
 all:
@@ -34,10 +36,8 @@ FILES = {
 }
 
 
-def fleet(*args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", "hosts", *args], capture_output=True, text=True, timeout=60
-    )
+def fleet(*args: str) -> Ran:
+    return run_fleet("hosts", *args)
 
 
 @pytest.fixture
@@ -136,3 +136,10 @@ def test_hosts_is_a_listed_command():
         [sys.executable, "-m", "fleet", "--help"], capture_output=True, text=True, timeout=60
     )
     assert "hosts" in done.stdout
+
+
+def test_a_run_in_process_writes_only_to_its_own_terminal(inventory, capfd):
+    done = fleet("-i", inventory, "-l", "robot01.local")
+    assert (done.returncode, done.stdout) == (0, "robot01.local\n")
+    assert "fleet_arh" in done.stderr  # the inventory's warning
+    assert capfd.readouterr() == ("", "")  # nothing reached the process's own streams

@@ -154,7 +154,7 @@ BLOCKER = textwrap.dedent(
 
 
     fleet.cli.SUBCOMMANDS["blocker"] = ("__main__", "blocker")
-    fleet.cli.main()
+    sys.exit(fleet.cli.main())
     """
 )
 
