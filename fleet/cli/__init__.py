@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("fleet.cli.status", "status"),
     "forget": ("fleet.cli.ssh_cmds", "forget"),
     "cache": ("fleet.cli.cache", "app"),
+    "contexts": ("fleet.cli.contexts", "app"),
     "lab": ("fleet.cli.lab", "app"),
     "credentials": ("fleet.cli.credentials", "credentials_app"),
     "keys": ("fleet.cli.ssh_cmds", "keys_app"),

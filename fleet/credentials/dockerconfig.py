@@ -60,15 +60,6 @@ def decode_auth(entry: Any) -> tuple[str, str] | None:
     return None
 
 
-def helper_for(config: dict[str, Any], registry: str) -> str | None:
-    """The credential helper that holds this registry's secret, if the config names one."""
-    helpers = config.get("credHelpers") or {}
-    if isinstance(helpers, dict) and helpers.get(registry):
-        return str(helpers[registry])
-    store = config.get("credsStore")
-    return str(store) if store else None
-
-
 @dataclass(frozen=True)
 class Edit:
     text: str

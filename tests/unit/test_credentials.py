@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,13 +48,6 @@ def test_remove_auth_removes_only_that_registry():
 def test_a_corrupt_config_is_never_rewritten(text):
     with pytest.raises(dockerconfig.CorruptConfig):
         dockerconfig.set_auth(text, "r", "u", "p")
-
-
-def test_helpers():
-    config = {"credsStore": "pass", "credHelpers": {"ecr.example": "ecr-login"}}
-    assert dockerconfig.helper_for(config, "ecr.example") == "ecr-login"
-    assert dockerconfig.helper_for(config, "other") == "pass"
-    assert dockerconfig.helper_for({}, "other") is None
 
 
 @pytest.mark.parametrize(
@@ -116,23 +107,3 @@ def test_store_is_private_and_holds_several_accounts(tmp_path):
     assert "two" not in repr(store.get("r", "site-b"))
     assert store.remove("r", "site-a") == 1
     assert store.get("r").username == "site-b"
-
-
-FIXTURES = Path(__file__).parents[1] / "lab" / "fixtures"
-
-
-def test_import_from_the_users_docker_config_auths_and_helpers(tmp_path, monkeypatch):
-    from fleet.credentials.local_docker import import_credential
-
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"auths": {"r.example:5000": {"auth": "dTpwYXNz"}}}))
-    got = import_credential("r.example:5000", config)
-    assert (got.username, got.secret) == ("u", "pass")
-    # A registry kept by a credential helper: the real protocol, through the test helper.
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("PATH", f"{FIXTURES}{os.pathsep}{os.environ['PATH']}")
-    payload = json.dumps({"ServerURL": "ghcr.io", "Username": "bot", "Secret": "tok"})
-    subprocess.run(["docker-credential-fleettest", "store"], input=payload, text=True, check=True)
-    config.write_text(json.dumps({"credHelpers": {"ghcr.io": "fleettest"}}))
-    got = import_credential("ghcr.io", config)
-    assert (got.username, got.secret) == ("bot", "tok")
