@@ -140,7 +140,7 @@ class UserShell:
         if become is not None and docker_user is not None:
             if needs_become(docker_user, conn.target.user, become):
                 self._words = sudo_words(docker_user, become)
-            self._sudo = Sudo(become, become_password)
+                self._sudo = Sudo(become, become_password)
         self._probed = False
         self._probe_timeout = probe_timeout
 
