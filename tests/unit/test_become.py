@@ -6,6 +6,7 @@ where it is installed."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -288,6 +289,80 @@ def test_real_sudo_that_does_not_ask_leaves_the_password_line_to_fleets_guard(tm
     conn = LocalConnection("duckie", os.environ["PATH"], {})
     done = shell(conn, PASSWORD).run("cat", DATA)
     assert (done.exit_status, done.stdout) == (0, DATA), done.stderr
+
+
+class SudoUserConnection(LocalConnection):
+    """Commands as a non-root `duckie` whose real sudo wants PASSWORD: each runs in a
+    private mount namespace where a copy of /etc/passwd, /etc/shadow and /etc/group with
+    duckie in it, and a sudoers.d with duckie's rule, are mounted over the real ones."""
+
+    def __init__(self, etc: Path) -> None:
+        super().__init__("duckie", os.environ["PATH"], {})
+        self._etc = etc
+
+    def run(self, command: str, stdin: bytes | None = None, timeout: float = 60) -> CommandResult:
+        mounts = "; ".join(
+            f"mount --bind {self._etc / name} /etc/{name}"
+            for name in ("passwd", "shadow", "group", "sudoers.d")
+        )
+        wrapped = (
+            f'set -e; {mounts}; exec setpriv --reuid=duckie --regid=duckie --init-groups sh -c "$1"'
+        )
+        words = ["unshare", "-m", "--propagation", "private", "sh", "-c", wrapped, "sh", command]
+        outer = shlex.join(words)
+        result = super().run(outer, stdin, timeout)
+        self.commands[-1] = (command, stdin)
+        return result
+
+
+@pytest.fixture
+def real_sudo(tmp_path):
+    if SUDO is None or os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs the real sudo (apt-get install sudo), unshare and root")
+    etc = tmp_path / "etc"
+    (etc / "sudoers.d").mkdir(parents=True)
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin"], input=PASSWORD, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    uid = 4242
+    for name, line in (
+        ("passwd", f"duckie:x:{uid}:{uid}::/nonexistent:/bin/sh\n"),
+        ("shadow", f"duckie:{hashed}:19000:0:99999:7:::\n"),
+        ("group", f"duckie:x:{uid}:\n"),
+    ):
+        (etc / name).write_text(Path(f"/etc/{name}").read_text() + line)
+    (etc / "shadow").chmod(0o640)
+
+    def rule(text: str) -> SudoUserConnection:
+        (etc / "sudoers.d" / "duckie").write_text(text + "\n")
+        (etc / "sudoers.d" / "duckie").chmod(0o440)
+        return SudoUserConnection(etc)
+
+    return rule
+
+
+def test_real_sudo_with_a_password_rule(real_sudo):
+    conn = real_sudo("duckie ALL=(ALL:ALL) ALL")
+    done = shell(conn, PASSWORD).run("id -un; cat", DATA)
+    assert (done.exit_status, done.stdout) == (0, b"root\n" + DATA), done.stderr
+    with pytest.raises(RemoteError, match="^sudo: wrong become password$"):
+        shell(conn, "not-it").run("cat", DATA)
+    with pytest.raises(RemoteError, match="--ask-become-pass"):
+        shell(conn, None).run("cat", DATA)
+
+
+def test_real_sudo_with_a_nopasswd_rule(real_sudo):
+    conn = real_sudo("duckie ALL=(ALL:ALL) NOPASSWD: ALL")
+    for password in (PASSWORD, None):
+        done = shell(conn, password).run("id -un; cat", DATA)
+        assert (done.exit_status, done.stdout) == (0, b"root\n" + DATA), done.stderr
+
+
+def test_real_sudo_for_a_user_it_does_not_know(real_sudo):
+    conn = real_sudo("# no rule for duckie")
+    with pytest.raises(RemoteError, match="duckie is not in the sudoers file"):
+        shell(conn, PASSWORD).run("cat", DATA)
 
 
 # -- the command line --
