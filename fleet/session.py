@@ -19,9 +19,15 @@ from fleet.transport.ssh import (
 
 
 class Session:
-    def __init__(self, ssh: SSHOptions, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        ssh: SSHOptions,
+        resolver: Resolver | None = None,
+        become_password: str | None = None,
+    ) -> None:
         read_ssh_config(ssh.ssh_config)  # a broken ~/.ssh/config stops the run before it starts
         self.ssh = ssh
+        self.become_password = become_password  # for ansible_become's sudo; stdin only
         self.resolver = resolver or Resolver()
         self._connections: dict[str, Connection] = {}
         self._hops: dict[SSHTarget, Connection | Unreachable] = {}

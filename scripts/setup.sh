@@ -20,6 +20,7 @@ packages=(
     debootstrap debian-archive-keyring          # builds the robots' root filesystems
     qemu-user-static binfmt-support             # arm robots under emulation
     iproute2 util-linux procps ca-certificates
+    sudo                                        # ansible_become tests against the real sudo
 )
 # Installing these packages starts their daemons on a systemd host. The lab runs its own
 # copies inside the robots' namespaces, so a daemon that this install switched on is

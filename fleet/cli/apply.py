@@ -75,7 +75,7 @@ def _forced(state: DesiredState) -> DesiredState:
     return replace(state, credentials=tuple(replace(c, force=True) for c in state.credentials))
 
 
-@opt.robot_command(timeout=1800.0)
+@opt.robot_command(timeout=1800.0, ask_become_pass=True)
 def apply(
     run: RunOptions,
     check: Annotated[

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from fleet.become import BECOME_PASSWORD_ENV, BadBecome, become_for, password_problem
 from fleet.cli.render import Column, Renderer
 from fleet.cli.terminal import current_terminal
 from fleet.errors import FleetError
@@ -40,6 +41,7 @@ class RunOptions:
     json: bool = False
     accept_new: bool = False
     ask_pass: bool = False
+    ask_become_pass: bool = False
     known_hosts: Path | None = None
     retry_file: Path | None = None
     user: str | None = None
@@ -55,6 +57,29 @@ def ssh_options(options: RunOptions) -> SSHOptions:
     if options.known_hosts:
         return replace(options_given, known_hosts=options.known_hosts)
     return options_given
+
+
+def become_password(options: RunOptions) -> str | None:
+    """The sudo password for ansible_become: the environment's, else asked once for the
+    whole run with --ask-become-pass; None (sudo must not ask) when neither."""
+    password = os.environ.get(BECOME_PASSWORD_ENV)
+    if options.ask_become_pass and password is None:
+        password = getpass.getpass("BECOME password: ")
+    if not password:
+        return None
+    problem = password_problem(password)
+    if problem is not None:
+        raise FleetError(problem)
+    return password
+
+
+def check_become(hosts: Iterable[Host]) -> None:
+    """Every chosen robot's become variables, checked before any robot is contacted."""
+    for host in hosts:
+        try:
+            become_for(host.name, host.vars)
+        except BadBecome as exc:
+            raise FleetError(str(exc)) from None
 
 
 def run_on_robots(
@@ -87,8 +112,9 @@ def run_robots(
         hosts = chosen_hosts(options, err)
     for warning in warnings_for(hosts):
         err.print(Text.assemble(("warning: ", "yellow"), printable(warning)))
+    check_become(hosts)
     by_name = {h.name: h for h in hosts}
-    with Session(ssh_options(options)) as session:
+    with Session(ssh_options(options), become_password=become_password(options)) as session:
         renderer = Renderer(out, err, json_mode=options.json, hosts=list(by_name))
         with renderer:
             report: RunReport = run_batches(

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from fleet.cli import options as opt
 from fleet.cli.common import RunOptions, chosen_hosts
+from fleet.cli.terminal import current_terminal
 from fleet.contexts import (
     MARK,
     Action,
@@ -82,8 +83,7 @@ def export(
     A second run changes nothing; a robot whose host, user or port changed gets its context
     updated. A context of the same name that fleet did not make is left alone (exit 2).
     docker's ssh uses ~/.ssh/config, not the inventory's key file or ssh arguments."""
-    err = Console(stderr=True, highlight=False)
-    out = Console(highlight=False, soft_wrap=True)
+    out, err = current_terminal().consoles()
     chosen = chosen_hosts(RunOptions(inventory=inventory, limit=limit, hosts=hosts, user=user), err)
     _warn_unseen(chosen, err)
     wanted, problems = wanted_contexts(chosen, SSHOptions())

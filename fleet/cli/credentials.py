@@ -70,7 +70,8 @@ def _targeted(run: RunOptions) -> bool:
     return any(v is not None for v in (run.inventory, run.limit, run.hosts))
 
 
-@opt.robot_command(ssh_user=False)  # -u is --username here, as in docker login
+# -u is --username here, as in docker login
+@opt.robot_command(ssh_user=False, ask_become_pass=True)
 def login(
     run: RunOptions,
     registry: Registry = None,
@@ -154,7 +155,7 @@ def _registry_run(check: bool) -> Converge:
     return Converge(Store(), None, check=check)
 
 
-@opt.robot_command(ssh_user=False)
+@opt.robot_command(ssh_user=False, ask_become_pass=True)
 def logout(
     run: RunOptions,
     registry: Registry = None,
@@ -220,7 +221,7 @@ def _held(result: HostResult) -> str:
 
 
 @credentials_app.command("audit")
-@opt.robot_command()
+@opt.robot_command(ask_become_pass=True)
 def audit(
     run: RunOptions,
     docker_user: DockerUser = None,

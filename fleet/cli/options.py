@@ -57,6 +57,15 @@ AskPass = Annotated[
         help="Prompt for the SSH password (or set FLEET_SSH_PASSWORD) for robots without your key.",
     ),
 ]
+AskBecomePass = Annotated[
+    bool,
+    typer.Option(
+        "--ask-become-pass",
+        "-K",
+        help="Prompt once for the sudo password (or set FLEET_BECOME_PASSWORD) for robots whose "
+        "inventory sets ansible_become, where a step needs another user (--docker-user root).",
+    ),
+]
 KnownHostsFile = Annotated[
     Path | None,
     typer.Option("--known-hosts", help="known_hosts file; ~/.ssh/known_hosts when not given."),
@@ -97,7 +106,11 @@ SHARED: dict[str, tuple[object, object]] = {
 
 
 def robot_command(
-    *, timeout: float = 120.0, ask_pass: bool = False, ssh_user: bool = True
+    *,
+    timeout: float = 120.0,
+    ask_pass: bool = False,
+    ask_become_pass: bool = False,
+    ssh_user: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the shared targeting options and hand them to it as `run`, one
     RunOptions. The command declares only its own options and a `run` parameter."""
@@ -106,6 +119,8 @@ def robot_command(
     shared = dict(SHARED, timeout=(Timeout, timeout))
     if ask_pass:
         shared["ask_pass"] = (AskPass, False)
+    if ask_become_pass:
+        shared["ask_become_pass"] = (AskBecomePass, False)
     if not ssh_user:
         del shared["user"]
 

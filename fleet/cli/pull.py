@@ -68,7 +68,7 @@ def unencrypted_warning(hosts: Sequence[Host]) -> list[str]:
     ]
 
 
-@opt.robot_command(timeout=1800.0)
+@opt.robot_command(timeout=1800.0, ask_become_pass=True)
 def pull(
     run: RunOptions,
     image: Annotated[

@@ -48,7 +48,7 @@ def drift_of(state_actions: list[Action]) -> dict[str, dict[str, str]]:
     return found
 
 
-@opt.robot_command(timeout=300.0)
+@opt.robot_command(timeout=300.0, ask_become_pass=True)
 def status(
     run: RunOptions,
     ca_cert: Annotated[

@@ -28,7 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
-from fleet import variables
+from fleet import become, variables
 from fleet.errors import FleetError
 from fleet.inventory.address import split_host_port
 from fleet.inventory.model import Inventory
@@ -311,7 +311,7 @@ def _var_problem(name: str, value: Any) -> str | None:
         return str(exc)
     if name == "ansible_group_priority" and not _is_int(value):
         return "a whole number"
-    problem = variables.problem(name, value)
+    problem = variables.problem(name, value) or become.variable_problem(name, value)
     return f"{problem} (not {shown(value)})" if problem else None
 
 

@@ -156,7 +156,7 @@ def _enter(dirs: RobotDirs, robot: Robot) -> list[str]:
     ]
 
 
-def _in_robot(dirs: RobotDirs, robot: Robot, *command: str) -> list[str]:
+def in_robot(dirs: RobotDirs, robot: Robot, *command: str) -> list[str]:
     return _enter(dirs, robot) + ["chroot", str(dirs.root), *command]
 
 
@@ -169,9 +169,9 @@ DOCKERD_ARGS = (
 
 def _daemon_command(dirs: RobotDirs, robot: Robot, daemon: str) -> list[str]:
     if daemon == "sshd":
-        return _in_robot(dirs, robot, "/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log")
+        return in_robot(dirs, robot, "/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log")
     if daemon == "dockerd":
-        return _in_robot(dirs, robot, "/usr/sbin/dockerd", *DOCKERD_ARGS)
+        return in_robot(dirs, robot, "/usr/sbin/dockerd", *DOCKERD_ARGS)
     return _avahi_command(dirs, robot)
 
 

@@ -13,8 +13,8 @@ from fleet.tasks.robot_config import RemoteError, helper_get, helper_list, read_
 
 
 def audit_robot(robot: Robot) -> HostResult:
-    conn = robot.conn
-    file = read_config(conn, robot.docker_user)
+    shell = robot.shell
+    file = read_config(shell)
     if file.unsafe:
         raise RemoteError(f"refusing to read {file.path}: {file.unsafe}")
     try:
@@ -32,8 +32,8 @@ def audit_robot(robot: Robot) -> HostResult:
     ]
     helpers = {config.get("credsStore")} | set((config.get("credHelpers") or {}).values())
     for helper in sorted(h for h in helpers if isinstance(h, str) and h):
-        for registry in helper_list(conn, helper, robot.docker_user):
-            got = helper_get(conn, helper, registry, robot.docker_user)
+        for registry in helper_list(shell, helper):
+            got = helper_get(shell, helper, registry)
             if got:
                 held.append(
                     {

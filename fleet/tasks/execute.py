@@ -157,7 +157,7 @@ def _current_config(robot: Robot, expected_sha256: str | None) -> ConfigFile:
     gathered = robot.config_file
     if gathered is not None and gathered.sha256 == expected_sha256 and not gathered.unsafe:
         return gathered
-    return read_config(robot.conn, robot.docker_user)
+    return read_config(robot.shell)
 
 
 def _store_credential(robot: Robot, action: StoreCredential) -> ActionResult:
@@ -168,9 +168,7 @@ def _store_credential(robot: Robot, action: StoreCredential) -> ActionResult:
             "Username": credential.username,
             "Secret": credential.secret,
         }
-        helper_call(
-            robot.conn, action.via, "store", json.dumps(payload).encode(), robot.docker_user
-        )
+        helper_call(robot.shell, action.via, "store", json.dumps(payload).encode())
         return ActionResult(
             action, Status.CHANGED, f"stored {credential.username} in helper {action.via}"
         )
@@ -196,9 +194,7 @@ def _store_credential(robot: Robot, action: StoreCredential) -> ActionResult:
                 )
             text = edit.text
         try:
-            write_config(
-                robot.conn, robot.docker_user, text, current.sha256, backup=action.replace_corrupt
-            )
+            write_config(robot.shell, text, current.sha256, backup=action.replace_corrupt)
         except ConfigChanged:
             robot.config_file, expected = None, None
             continue
@@ -215,7 +211,7 @@ def _store_credential(robot: Robot, action: StoreCredential) -> ActionResult:
 
 def _remove_credential(robot: Robot, action: RemoveCredential) -> ActionResult:
     if action.via != "auths":
-        helper_call(robot.conn, action.via, "erase", action.registry.encode(), robot.docker_user)
+        helper_call(robot.shell, action.via, "erase", action.registry.encode())
         return ActionResult(action, Status.CHANGED, f"erased from helper {action.via}")
     expected = action.config_sha256
     for _ in range(WRITE_ATTEMPTS):
@@ -229,7 +225,7 @@ def _remove_credential(robot: Robot, action: RemoveCredential) -> ActionResult:
         if not edit.changed:
             return ActionResult(action, Status.OK, "not logged in there")
         try:
-            write_config(robot.conn, robot.docker_user, edit.text, current.sha256)
+            write_config(robot.shell, edit.text, current.sha256)
         except ConfigChanged:
             robot.config_file, expected = None, None
             continue

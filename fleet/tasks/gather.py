@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fleet.become import become_for
 from fleet.cache.deliver import CacheDelivery
 from fleet.cache.service import PROXY
 from fleet.credentials import dockerconfig
@@ -34,7 +35,7 @@ from fleet.tasks.plan import (
     secret_sha256,
     wanted_references,
 )
-from fleet.tasks.robot_config import ConfigFile, helper_get, read_config
+from fleet.tasks.robot_config import ConfigFile, UserShell, helper_get, read_config
 from fleet.tasks.state import (
     ConfigStatus,
     DiskFacts,
@@ -72,6 +73,7 @@ class Robot:
         self.config_file: ConfigFile | None = None  # as gathered; the executor writes from it
         self._docker: RobotDocker | None = None
         self._forwards: RemoteForwards | None = None
+        self._shell: UserShell | None = None
         self._on_reached = on_reached
 
     @property
@@ -79,6 +81,16 @@ class Robot:
         conn = self.session.connection(self.host)
         self._on_reached()
         return conn
+
+    @property
+    def shell(self) -> UserShell:
+        """Where steps as the Docker user run (through sudo when the inventory says become)."""
+        if self._shell is None:
+            become = become_for(self.host.name, self.host.vars)
+            self._shell = UserShell(
+                self.conn, self.docker_user, become, self.session.become_password
+            )
+        return self._shell
 
     def docker(self) -> RobotDocker:
         if self._docker is None:
@@ -205,8 +217,7 @@ def _text(value: Any) -> str | None:
 
 
 def config_facts(robot: Robot, registries: Iterable[str]) -> DockerConfigFacts:
-    conn = robot.conn
-    file = read_config(conn, robot.docker_user)
+    file = read_config(robot.shell)
     robot.config_file = file
     if file.unsafe:
         return DockerConfigFacts(file.path, ConfigStatus.UNSAFE, problem=file.unsafe)
@@ -239,7 +250,7 @@ def config_facts(robot: Robot, registries: Iterable[str]) -> DockerConfigFacts:
     for registry in registries:
         helper = facts.helper_for(registry)
         if helper:
-            got = helper_get(conn, helper, registry, robot.docker_user)
+            got = helper_get(robot.shell, helper, registry)
             if got is not None:
                 held.append(HeldCredential(registry, got[0], secret_sha256(got[1]), via=helper))
     return DockerConfigFacts(

@@ -2,7 +2,9 @@
 helpers (I/O over the run's SSH connection).
 
 Every step runs as the user who owns the file (the SSH user, or `runuser -u USER` when
-fleet logs in as root), never as root on a path that user controls: a user in the docker
+fleet logs in as root, or through sudo when the inventory sets ansible_become; see
+`fleet.become` for how the become password and the data share stdin), never as root on
+a path that user controls: a user in the docker
 group could otherwise point ~/.docker or config.json at a root-owned file. A symlinked
 ~/.docker, a config.json that is not a regular file or not the user's, or one larger than
 any real config is refused. config.json may be a symlink to a file of the same user (a
@@ -21,11 +23,13 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from fleet.become import Become, Sudo
 from fleet.errors import RobotError
-from fleet.transport.ssh import Connection
+from fleet.transport.ssh import CommandResult, Connection
 
 MAX_CONFIG_BYTES = 1024 * 1024  # docker's own config.json is a few KB
 MAX_HELPER_BYTES = 64 * 1024
+PROBE_TIMEOUT = 30.0  # sudo with a wrong password waits a few seconds (PAM), no more
 CHANGED_SINCE_READ = 75  # EX_TEMPFAIL: the file changed between read and write
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -76,18 +80,97 @@ def as_user(docker_user: str | None, ssh_user: str, script: str) -> str:
     """A shell command running `script` as the Docker user (the SSH user when None)."""
     if docker_user is None or docker_user == ssh_user:
         return "sh -c " + shlex.quote(script)
-    if not _USER.match(docker_user):
-        raise RemoteError(f"--docker-user {docker_user!r} is not a user name")
+    _check_user(docker_user)
     if ssh_user != "root":
         raise RemoteError(
             f"writing {docker_user}'s Docker config needs root on the robot: log in as root, "
-            f"or as {docker_user}"
+            f"or as {docker_user}, or set ansible_become"
         )
     return f"runuser -u {docker_user} -- sh -c {shlex.quote(script)}"
 
 
-def read_config(conn: Connection, docker_user: str | None) -> ConfigFile:
-    done = conn.run(as_user(docker_user, conn.target.user, READ_SCRIPT))
+def _check_user(docker_user: str) -> None:
+    if not _USER.match(docker_user):
+        raise RemoteError(f"--docker-user {docker_user!r} is not a user name")
+
+
+def needs_become(docker_user: str | None, ssh_user: str, become: Become | None) -> bool:
+    """Whether a step as the Docker user goes through sudo: only when the inventory says
+    become, the step is another user's, and the SSH user is not root already (root gets
+    there with runuser, as without become)."""
+    return (
+        become is not None
+        and docker_user is not None
+        and docker_user != ssh_user
+        and ssh_user != "root"
+    )
+
+
+def sudo_words(docker_user: str, become: Become) -> str:
+    """What follows sudo to reach the Docker user: nothing when sudo becomes that user,
+    runuser when it becomes root."""
+    _check_user(docker_user)
+    if become.user == docker_user:
+        return ""
+    if become.user != "root":
+        raise RemoteError(
+            f"writing {docker_user}'s Docker config needs root or {docker_user} on the robot, "
+            f"and ansible_become_user is {become.user}"
+        )
+    return f"runuser -u {docker_user} --"
+
+
+class UserShell:
+    """Runs scripts on a robot as the Docker user over the run's SSH connection: as the
+    SSH user, with runuser when that is root, or through sudo (ansible_become). The sudo
+    probe runs once, before the first command that needs it."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        docker_user: str | None,
+        become: Become | None = None,
+        become_password: str | None = None,
+        probe_timeout: float = PROBE_TIMEOUT,
+    ) -> None:
+        self.conn = conn
+        self.docker_user = docker_user
+        self._sudo: Sudo | None = None
+        self._words = ""
+        if become is not None and docker_user is not None:
+            if needs_become(docker_user, conn.target.user, become):
+                self._words = sudo_words(docker_user, become)
+                self._sudo = Sudo(become, become_password)
+        self._probed = False
+        self._probe_timeout = probe_timeout
+
+    def run(self, script: str, stdin: bytes | None = None) -> CommandResult:
+        if self._sudo is None:
+            return self.conn.run(as_user(self.docker_user, self.conn.target.user, script), stdin)
+        self._probe(self._sudo)
+        call = self._sudo.run(self._words, script, stdin)
+        done = self.conn.run(call.command, call.stdin)
+        return CommandResult(done.exit_status, done.stdout, self._sudo.clean(done.stderr))
+
+    def _probe(self, sudo: Sudo) -> None:
+        if self._probed:
+            return
+        call = sudo.probe()
+        try:
+            done = self.conn.run(call.command, call.stdin, timeout=self._probe_timeout)
+        except TimeoutError:
+            raise RemoteError(
+                f"sudo did not answer within {self._probe_timeout:g} s "
+                "(does it want a terminal, or a password some other way?)"
+            ) from None
+        problem = sudo.probe_problem(done.exit_status, done.stderr)
+        if problem is not None:
+            raise RemoteError(problem)
+        self._probed = True
+
+
+def read_config(shell: UserShell) -> ConfigFile:
+    done = shell.run(READ_SCRIPT)
     text = done.stdout.decode(errors="replace")
     if done.exit_status != 0:
         raise RemoteError(f"cannot read the Docker config: {_said(done.stderr)}")
@@ -102,8 +185,7 @@ def read_config(conn: Connection, docker_user: str | None) -> ConfigFile:
 
 
 def write_config(
-    conn: Connection,
-    docker_user: str | None,
+    shell: UserShell,
     text: str,
     expected_sha256: str | None,
     *,
@@ -137,7 +219,7 @@ def write_config(
         'echo "the new config arrived incomplete; nothing changed" >&2; exit 1; fi; '
         'sync -- "$tmp" 2>/dev/null || true; mv -f -- "$tmp" "$target"'
     )
-    done = conn.run(as_user(docker_user, conn.target.user, script), stdin=data)
+    done = shell.run(script, stdin=data)
     if done.stdout.startswith(b"unsafe "):
         raise RemoteError(f"refusing to write: {done.stdout.decode(errors='replace')[7:].strip()}")
     if done.exit_status == CHANGED_SINCE_READ:
@@ -156,12 +238,10 @@ def helper_command(helper: str, verb: str) -> str:
     return f"docker-credential-{helper} {verb}"
 
 
-def helper_get(
-    conn: Connection, helper: str, registry: str, docker_user: str | None
-) -> tuple[str, str] | None:
+def helper_get(shell: UserShell, helper: str, registry: str) -> tuple[str, str] | None:
     """(username, secret) the helper holds for the registry; None when it holds nothing."""
     script = f"{helper_command(helper, 'get')} | head -c {MAX_HELPER_BYTES}"
-    done = conn.run(as_user(docker_user, conn.target.user, script), stdin=registry.encode())
+    done = shell.run(script, stdin=registry.encode())
     if done.exit_status != 0:
         return None
     try:
@@ -173,19 +253,17 @@ def helper_get(
     return str(data.get("Username", ""))[:256], str(data.get("Secret", ""))
 
 
-def helper_call(
-    conn: Connection, helper: str, verb: str, payload: bytes, docker_user: str | None
-) -> None:
+def helper_call(shell: UserShell, helper: str, verb: str, payload: bytes) -> None:
     script = f"{helper_command(helper, verb)} | head -c 4096"
-    done = conn.run(as_user(docker_user, conn.target.user, script), stdin=payload)
+    done = shell.run(script, stdin=payload)
     if done.exit_status != 0:
         detail = _said(done.stdout or done.stderr)
         raise RemoteError(f"credential helper {helper} failed to {verb}: {detail}")
 
 
-def helper_list(conn: Connection, helper: str, docker_user: str | None) -> list[str]:
+def helper_list(shell: UserShell, helper: str) -> list[str]:
     script = f"{helper_command(helper, 'list')} | head -c {MAX_HELPER_BYTES}"
-    done = conn.run(as_user(docker_user, conn.target.user, script))
+    done = shell.run(script)
     try:
         listed = json.loads(done.stdout or b"{}")
     except ValueError:
