@@ -29,14 +29,15 @@ def test_exported_contexts_reach_each_robot(lab, tmp_path):
     ).stdout
     contexts = {c["Name"]: c for c in map(json.loads, filter(str.strip, listed.splitlines()))}
     for robot in lab.robots:
-        context = contexts[robot["name"]]
+        name = f"{robot['name']}.local"  # the robot's name in the lab's inventory
+        context = contexts[name]
         assert context["DockerEndpoint"] == f"ssh://root@{robot['address']}", context
         assert context["Description"].startswith("made by fleet")
         done = subprocess.run(
             [
                 "docker",
                 "--context",
-                robot["name"],
+                name,
                 "version",
                 "--format",
                 "{{.Server.Os}}/{{.Server.Arch}}",
