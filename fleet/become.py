@@ -15,11 +15,17 @@ does it read DATA (a new config.json, a helper's payload). Whether sudo asked or
 the command sees exactly DATA and never keeps the password.
 
 `-k` makes every sudo authenticate afresh (no cached timestamp), so sudo's behaviour is
-the same for every command of a run. A wrong password must never let DATA be read as a
-second password attempt: before any command with DATA, one probe (`sudo ... true`, stdin
-only the password line) checks the password, and a wrong one ends there, as "sudo: wrong
-become password". `-p` sets a prompt of our own, so that its echo on stderr can be
-removed from what the robot said.
+the same for every command of a run. Before any command with DATA, probes run the same
+command line with a script that only exits (sudoers decides per command, so probing
+`true` could pass where `sh` is asked for a password):
+- first `sudo -n` with empty stdin: when it passes, sudo asks nothing on this robot and
+  the password is never sent to it (a NOPASSWD robot's command would read the password
+  line, and sudo's I/O log may record a command's stdin);
+- else, with a password, `sudo -S` with only the password line: a wrong one ends there,
+  as "sudo: wrong become password", so DATA is never read as a second attempt.
+`-p` sets a prompt of our own, so that its echo on stderr can be removed from what the
+robot said; the password itself is masked in anything the robot sends back (a hostile
+sudo could echo its stdin).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import re
 import secrets
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BECOME_PASSWORD_ENV = "FLEET_BECOME_PASSWORD"
@@ -37,7 +43,7 @@ BECOME_VARIABLES = ("ansible_become", "ansible_become_user", "ansible_become_met
 # Ansible's booleans (module_utils.parsing.convert_bool), lowercased.
 _TRUE = frozenset({"yes", "on", "1", "true", "y", "t"})
 _FALSE = frozenset({"no", "off", "0", "false", "n", "f"})
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")  # fullmatch: `$` would let "root\n" by
 # What sudo says when the password it read was wrong (sudo 1.8 and 1.9, and PAM's).
 _WRONG = ("incorrect password attempt", "Sorry, try again", "Authentication failure")
 _NEEDS = ("a password is required", "a terminal is required")
@@ -75,7 +81,7 @@ def variable_problem(name: str, value: Any) -> str | None:
     a host that becomes: an inventory written for Ansible may use `su` elsewhere."""
     if name == "ansible_become" and ansible_bool(value) is None:
         return "true or false (yes/no, on/off, 1/0)"
-    if name == "ansible_become_user" and not (isinstance(value, str) and _USER.match(value)):
+    if name == "ansible_become_user" and not (isinstance(value, str) and _USER.fullmatch(value)):
         return "a user name"
     if name == "ansible_become_method" and not isinstance(value, str):
         return "a method name such as sudo"
@@ -104,6 +110,10 @@ def password_problem(password: str) -> str | None:
     """Why a become password cannot be sent as sudo's one line of stdin."""
     if any(c in password for c in "\n\r\0"):
         return "the become password holds a line break or NUL, which sudo cannot read"
+    try:
+        password.encode()
+    except UnicodeEncodeError:  # undecodable bytes from the environment
+        return "the become password is not valid UTF-8 text"
     return None
 
 
@@ -112,7 +122,7 @@ class Call:
     """One command for the robot's shell and the bytes for its stdin."""
 
     command: str
-    stdin: bytes
+    stdin: bytes = field(repr=False)  # may hold the password
 
 
 class Sudo:
@@ -122,7 +132,7 @@ class Sudo:
     def __init__(self, become: Become, password: str | None, token: str | None = None) -> None:
         if password is not None and password_problem(password):
             raise ValueError(password_problem(password))
-        if not _USER.match(become.user):
+        if not _USER.fullmatch(become.user):
             raise ValueError(f"ansible_become_user {become.user!r} is not a user name")
         token = token or secrets.token_hex(12)
         self.user = become.user
@@ -143,9 +153,25 @@ class Sudo:
     def _password_line(self) -> bytes:
         return b"" if self._password is None else self._password.encode() + b"\n"
 
-    def probe(self) -> Call:
-        """Checks that sudo lets us in (and the password), with nothing else on stdin."""
-        return Call(f"{self._sudo} true", self._password_line)
+    @property
+    def asks_password(self) -> bool:
+        return self._password is not None
+
+    def quiet_probe(self, words: str) -> Call:
+        """The command line of `run(words, ...)` with `sudo -n` and nothing on stdin:
+        passes when sudo asks no password for it."""
+        inner = f"{words} sh -c 'exit 0'".strip()
+        return Call(f"sudo -n -k -u {self.user} -- {inner}", b"")
+
+    def probe(self, words: str) -> Call:
+        """The command line of `run(words, ...)` with a script that only exits, and only
+        the password line on stdin: checks that sudo lets us in, and the password."""
+        inner = f"{words} sh -c 'exit 0'".strip()
+        return Call(f"{self._sudo} {inner}", self._password_line)
+
+    def asks_nothing(self) -> None:
+        """sudo asks no password on this robot: the password is not sent to it."""
+        self._password = None
 
     def run(self, words: str, script: str, data: bytes | None) -> Call:
         """`words` (e.g. `runuser -u pi --`, or nothing) then `sh -c script`, under sudo,
@@ -167,9 +193,13 @@ class Sudo:
             "unset fleet_l; "
         )
 
-    def clean(self, stderr: bytes) -> bytes:
-        """stderr without sudo's echoes of our prompt."""
-        return stderr.replace(self.prompt.encode(), b"")
+    def clean(self, said: bytes) -> bytes:
+        """What the robot said (stdout or stderr) without sudo's echoes of our prompt and
+        with the password masked, should anything there have echoed it."""
+        said = said.replace(self.prompt.encode(), b"")
+        if self._password:
+            said = said.replace(self._password.encode(), b"***")
+        return said
 
     def probe_problem(self, exit_status: int, stderr: bytes) -> str | None:
         """Why the probe's answer means no command can run through sudo (None: they can)."""

@@ -68,7 +68,7 @@ def add_sudo_user(
 ) -> None:
     """Give `robot` a login `user` (the lab key lets it in) whose sudo wants `password`
     (NOPASSWD: asks for none). Run again, it changes the rule and the password."""
-    if not _USER.match(user) or user == "root":
+    if not _USER.fullmatch(user) or user == "root":
         raise LabError(f"{user!r} is not a user name for a lab robot")
     if "\n" in password:
         raise LabError("the password must be one line")

@@ -23,7 +23,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from fleet.become import Become, Sudo
+from fleet.become import Become, Call, Sudo
 from fleet.errors import RobotError
 from fleet.transport.ssh import CommandResult, Connection
 
@@ -31,8 +31,9 @@ MAX_CONFIG_BYTES = 1024 * 1024  # docker's own config.json is a few KB
 MAX_HELPER_BYTES = 64 * 1024
 PROBE_TIMEOUT = 30.0  # sudo with a wrong password waits a few seconds (PAM), no more
 CHANGED_SINCE_READ = 75  # EX_TEMPFAIL: the file changed between read and write
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Matched whole (fullmatch): `$` would also match before a trailing newline.
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+_HELPER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _PATHS = (
     'home=$(getent passwd "$(id -u)" | cut -d: -f6); '
@@ -90,7 +91,7 @@ def as_user(docker_user: str | None, ssh_user: str, script: str) -> str:
 
 
 def _check_user(docker_user: str) -> None:
-    if not _USER.match(docker_user):
+    if not _USER.fullmatch(docker_user):
         raise RemoteError(f"--docker-user {docker_user!r} is not a user name")
 
 
@@ -150,23 +151,32 @@ class UserShell:
         self._probe(self._sudo)
         call = self._sudo.run(self._words, script, stdin)
         done = self.conn.run(call.command, call.stdin)
-        return CommandResult(done.exit_status, done.stdout, self._sudo.clean(done.stderr))
+        clean = self._sudo.clean
+        return CommandResult(done.exit_status, clean(done.stdout), clean(done.stderr))
 
     def _probe(self, sudo: Sudo) -> None:
         if self._probed:
             return
-        call = sudo.probe()
+        if sudo.asks_password:
+            quiet = self._probe_run(sudo.quiet_probe(self._words))
+            if quiet.exit_status == 0:
+                sudo.asks_nothing()
+                self._probed = True
+                return
+        done = self._probe_run(sudo.probe(self._words))
+        problem = sudo.probe_problem(done.exit_status, sudo.clean(done.stderr))
+        if problem is not None:
+            raise RemoteError(problem)
+        self._probed = True
+
+    def _probe_run(self, call: Call) -> CommandResult:
         try:
-            done = self.conn.run(call.command, call.stdin, timeout=self._probe_timeout)
+            return self.conn.run(call.command, call.stdin, timeout=self._probe_timeout)
         except TimeoutError:
             raise RemoteError(
                 f"sudo did not answer within {self._probe_timeout:g} s "
                 "(does it want a terminal, or a password some other way?)"
             ) from None
-        problem = sudo.probe_problem(done.exit_status, done.stderr)
-        if problem is not None:
-            raise RemoteError(problem)
-        self._probed = True
 
 
 def read_config(shell: UserShell) -> ConfigFile:
@@ -233,7 +243,7 @@ class ConfigChanged(RemoteError):
 
 
 def helper_command(helper: str, verb: str) -> str:
-    if not _HELPER.match(helper):
+    if not _HELPER.fullmatch(helper):
         raise RemoteError(f"credential helper name {helper!r} is not one docker would run")
     return f"docker-credential-{helper} {verb}"
 

@@ -41,6 +41,7 @@ done
 case $FAKE_RULE in
   hang) sleep 30 ;;
   missing) echo "sh: 1: sudo: not found" >&2; exit 127 ;;
+  echo) cat >&2; exit 1 ;;
   password)
     [ $nonint = 0 ] || { echo "sudo: a password is required" >&2; exit 1; }
     [ $stdin = 1 ] || { echo "sudo: a terminal is required to read the password" >&2; exit 1; }
@@ -177,26 +178,33 @@ def test_an_unsupported_method_is_loaded_and_refused_only_where_it_becomes():
 
 def test_the_password_is_never_in_the_command_line():
     sudo = Sudo(Become(), PASSWORD, token="t0k")
-    probe, call = sudo.probe(), sudo.run("", "cat", DATA)
-    for command in (probe.command, call.command):
+    probe, call = sudo.probe(""), sudo.run("", "cat", DATA)
+    for command in (probe.command, call.command, sudo.quiet_probe("").command):
         assert PASSWORD not in command
         assert "hunter2" not in command
-        assert command.startswith("sudo -S -k -p '[fleet-sudo-t0k]' -u root -- ")
+        assert command.startswith(("sudo -S -k -p '[fleet-sudo-t0k]' -u root -- ", "sudo -n -k"))
     assert probe.stdin == PASSWORD.encode() + b"\n"
     assert call.stdin == PASSWORD.encode() + b"\nfleet-become-t0k\n" + DATA
-    assert "hunter2" not in repr(sudo)
+    assert "hunter2" not in repr(sudo) and "hunter2" not in repr(call)
 
 
 def test_without_a_password_sudo_must_not_ask():
     sudo = Sudo(Become("pi"), None, token="t0k")
-    assert sudo.probe() == sudo.probe().__class__("sudo -n -k -u pi -- true", b"")
+    assert sudo.probe("") == sudo.probe("").__class__("sudo -n -k -u pi -- sh -c 'exit 0'", b"")
     assert sudo.run("", "cat", None).stdin == b"fleet-become-t0k\n"
 
 
-@pytest.mark.parametrize("password", ["two\nlines", "cr\r", "nul\0"])
+@pytest.mark.parametrize("password", ["two\nlines", "cr\r", "nul\0", "se\udce9cret"])
 def test_a_password_sudo_cannot_read_as_one_line_is_refused(password):
-    with pytest.raises(ValueError, match="line break or NUL"):
+    with pytest.raises(ValueError, match="line break or NUL|not valid UTF-8") as refused:
         Sudo(Become(), password)
+    assert "se" not in str(refused.value).split("password")[-1]  # no part of it is shown
+
+
+@pytest.mark.parametrize("user", ["root\n", "root\n-- true", "pi ", ""])
+def test_a_become_user_is_a_whole_user_name(user):
+    with pytest.raises(BadBecome, match="ansible_become_user must be a user name"):
+        become_for("r1", {"ansible_become": True, "ansible_become_user": user})
 
 
 def test_steps_as_the_ssh_user_or_from_root_do_not_use_sudo(robot):
@@ -244,20 +252,38 @@ def test_nopasswd_works_without_a_password(robot):
     assert all(" -n " in command for command, _ in conn.commands)
 
 
-def test_the_probe_runs_once_per_robot(robot):
+def test_the_probes_run_once_per_robot_on_the_command_line_that_follows(robot):
     conn, _ = robot("password")
-    run = shell(conn, PASSWORD)
+    run = shell(conn, PASSWORD, docker_user="pi")
     for _ in range(3):
         run.run("cat", DATA)
-    assert sum(command.endswith(" true") for command, _ in conn.commands) == 1
+    probes = [command for command, _ in conn.commands if command.endswith("sh -c 'exit 0'")]
+    assert len(probes) == 2  # sudo -n (refused: a password rule), then with the password
+    assert all(" -- runuser -u pi -- sh -c " in command for command, _ in conn.commands)
 
 
 def test_a_wrong_password_fails_before_any_data_is_sent(robot):
     conn, _ = robot("password")
     with pytest.raises(RemoteError, match="^sudo: wrong become password$"):
         shell(conn, "not-it").run("cat", DATA)
-    assert len(conn.commands) == 1  # the probe only: DATA never became a password attempt
-    assert conn.commands[0][1] == b"not-it\n"
+    # The probes only: DATA never became a password attempt.
+    assert [stdin for _, stdin in conn.commands] == [b"", b"not-it\n"]
+
+
+def test_a_robot_whose_sudo_asks_nothing_is_never_sent_the_password(robot):
+    conn, _ = robot("nopasswd")
+    done = shell(conn, PASSWORD, docker_user="pi").run("cat", DATA)
+    assert (done.exit_status, done.stdout) == (0, DATA)
+    assert all(PASSWORD.encode() not in (stdin or b"") for _, stdin in conn.commands)
+    assert all(" -n " in command for command, _ in conn.commands)
+
+
+def test_a_sudo_that_echoes_its_stdin_never_shows_the_password(robot):
+    conn, _ = robot("echo")
+    with pytest.raises(RemoteError) as refused:
+        shell(conn, PASSWORD).run("cat", DATA)
+    assert PASSWORD not in str(refused.value) and "hunter2" not in str(refused.value)
+    assert "***" in str(refused.value)
 
 
 def test_a_password_rule_without_a_password_says_how_to_give_one(robot):
