@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from fleet.cli.terminal import current_terminal
 from fleet.discovery.browse import Browser, interface_addresses
@@ -18,6 +19,7 @@ from fleet.discovery.records import Robot, filter_type, merge
 from fleet.discovery.resolve import ResolveError, Resolver, system_resolves_local
 from fleet.errors import ExitCode
 from fleet.inventory.save import save_hosts
+from fleet.report import printable
 
 SHORT_SERVICE = {
     "_workstation._tcp.local.": "workstation",
@@ -32,7 +34,7 @@ def robots_table(robots: list[Robot]) -> Table:
         table.add_column(column, no_wrap=column == "robot")
     for robot in robots:
         row = robot.as_record()
-        table.add_row(
+        cells = (
             robot.hostname,
             " ".join(robot.addresses),
             ",".join(SHORT_SERVICE.get(s, s) for s in robot.services),
@@ -41,6 +43,8 @@ def robots_table(robots: list[Robot]) -> Table:
             str(row["configuration"] or ""),
             str(row["state"] or ""),
         )
+        # Text, never markup: the cells came from the LAN (checked, and still not markup).
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     return table
 
 

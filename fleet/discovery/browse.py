@@ -35,7 +35,13 @@ from zeroconf import (
 from zeroconf.asyncio import AsyncServiceInfo
 
 from fleet.discovery.oneshot import OneShotQueries
-from fleet.discovery.records import SERVICE_TYPES, ServiceRecord, checked
+from fleet.discovery.records import (
+    SERVICE_TYPES,
+    IPNetwork,
+    ServiceRecord,
+    checked,
+    on_link_only,
+)
 from fleet.errors import FleetError
 from fleet.names import shown
 
@@ -121,6 +127,21 @@ def interface_addresses(choice: str | None) -> list[str]:
     ]
 
 
+def local_networks(addresses: list[str]) -> dict[str, IPNetwork]:
+    """The network of each of `addresses` on this machine's interfaces (a single address
+    for one no interface holds), and every IPv6 network of the interfaces."""
+    found: dict[str, IPNetwork] = {}
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+            network = ipaddress.ip_network(f"{text}/{ip.network_prefix}", strict=False)
+            if text in addresses or (network.version == 6 and not network.is_link_local):
+                found[text] = network
+    for address in addresses:
+        found.setdefault(address, ipaddress.ip_network(address))
+    return found
+
+
 class Browser:
     """Browses until closed; `records()` are the checked records of the services seen so
     far. `on_change` hears of each change (on zeroconf's thread: it must return at once)."""
@@ -145,6 +166,7 @@ class Browser:
         self._zc: Zeroconf | None = None
         self._browser: ServiceBrowser | None = None
         self._one_shot: OneShotQueries | None = None
+        self._networks = local_networks(interfaces)
 
     def start(self) -> Browser:
         try:
@@ -153,9 +175,13 @@ class Browser:
             raise FleetError(
                 f"cannot listen for mDNS on {', '.join(self.interfaces)}: {exc.strerror or exc}"
             ) from None
-        self._browser = ServiceBrowser(self._zc, list(self.types), handlers=[self._changed])
-        if self.one_shot:
-            self._one_shot = OneShotQueries(self._zc, self.interfaces, self.types).start()
+        try:
+            self._browser = ServiceBrowser(self._zc, list(self.types), handlers=[self._changed])
+            if self.one_shot:
+                self._one_shot = OneShotQueries(self._zc, self._networks, self.types).start()
+        except BaseException:
+            self.close()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def _changed(
@@ -209,10 +235,11 @@ class Browser:
         if zc is None:
             return []
         found = []
+        networks = list(self._networks.values())
         for key in services_in_cache(zc.cache, self.types):
             record, _ = record_from_cache(zc, *key)
             if record is not None:
-                found.append(record)
+                found.append(on_link_only(record, networks))
         return found
 
     def close(self) -> None:

@@ -18,9 +18,10 @@ seconds, not for `--watch`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
-import select
+import selectors
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ import time
 from zeroconf import DNSIncoming, DNSOutgoing, DNSQuestion, Zeroconf
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
+from fleet.discovery.records import IPNetwork
 from fleet.names import is_ip_address
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 MDNS_GROUP = ("224.0.0.251", 5353)
 SCHEDULE = (0.0, 0.5, 1.5)  # seconds after the start at which the query is sent
 MAX_PACKET = 9000  # RFC 6762 section 17: no mDNS packet is larger
-MAX_REPLIES = 20_000  # per browse; past this a flood is dropped unread
+MAX_REPLIES = 20_000  # replies taken per browse; past this a flood is dropped
 
 
 def query_packets(types: tuple[str, ...], query_id: int) -> list[bytes]:
@@ -48,24 +50,43 @@ def query_packets(types: tuple[str, ...], query_id: int) -> list[bytes]:
 
 def is_our_reply(message: DNSIncoming, source_port: int, query_id: int) -> bool:
     """A reply to our query: a valid response, from the mDNS port (RFC 6762 section 6.7),
-    carrying our query's ID. Anything else reaching our port is ignored."""
+    carrying our query's ID. Anything else reaching our port is ignored. (The ID and our
+    port are no secret to the LAN, which sees the query: this only sorts out strays.)"""
     return (
         message.valid and message.is_response() and source_port == 5353 and message.id == query_id
     )
 
 
+def on_link(source: str, network: IPNetwork) -> bool:
+    """Whether a reply came from the network it was asked on (RFC 6762 section 11)."""
+    try:
+        return ipaddress.ip_address(source) in network
+    except ValueError:
+        return False
+
+
 class OneShotQueries:
-    """Sends the one-shot query on each interface address at SCHEDULE and feeds the
-    replies into `zc`'s cache, on a thread of its own, until closed."""
+    """Sends the one-shot query from each interface address (each with the network it is
+    on) at SCHEDULE and feeds the replies from that network into `zc`'s cache, on a
+    thread of its own, until closed."""
 
     def __init__(
-        self, zc: Zeroconf, addresses: list[str], types: tuple[str, ...], *, schedule=SCHEDULE
+        self,
+        zc: Zeroconf,
+        networks: dict[str, IPNetwork],
+        types: tuple[str, ...],
+        *,
+        schedule: tuple[float, ...] = SCHEDULE,
     ) -> None:
         self.zc = zc
         self.types = types
         self.schedule = schedule
         self.query_id = random.randint(1, 0xFFFF)  # noqa: S311 - matching, not secrecy
-        self._sockets = [s for s in map(_socket, addresses) if s is not None]
+        self._sockets: dict[socket.socket, IPNetwork] = {}
+        for address, network in networks.items():
+            sock = _socket(address)
+            if sock is not None:
+                self._sockets[sock] = network
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fleet-mdns-oneshot", daemon=True)
         self.replies = 0
@@ -86,13 +107,15 @@ class OneShotQueries:
         start = time.monotonic()
         pending = list(self.schedule)
         packets = query_packets(self.types, self.query_id)
-        while not self._stop.is_set():
-            while pending and time.monotonic() - start >= pending[0]:
-                pending.pop(0)
-                self._send(packets)
-            readable, _, _ = select.select(self._sockets, [], [], 0.05)
-            for sock in readable:
-                self._receive(sock)
+        with selectors.DefaultSelector() as selector:  # select() stops at descriptor 1024
+            for sock in self._sockets:
+                selector.register(sock, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                while pending and time.monotonic() - start >= pending[0]:
+                    pending.pop(0)
+                    self._send(packets)
+                for key, _ in selector.select(0.05):
+                    self._receive(key.fileobj)  # type: ignore[arg-type]
 
     def _send(self, packets: list[bytes]) -> None:
         for sock in self._sockets:
@@ -107,12 +130,12 @@ class OneShotQueries:
             data, (address, port, *_) = sock.recvfrom(MAX_PACKET)
         except OSError:
             return
-        if self.replies >= MAX_REPLIES:
+        if self.replies >= MAX_REPLIES or not on_link(address, self._sockets[sock]):
             return
-        self.replies += 1
         message = DNSIncoming(data, (address, port))
         if not is_our_reply(message, port, self.query_id):
             return
+        self.replies += 1
         loop = self.zc.loop
         if loop is None or loop.is_closed():
             return
@@ -127,7 +150,11 @@ def _socket(address: str) -> socket.socket | None:
     address's interface; None (with a debug line) when there is none to be had."""
     if not is_ip_address(address) or ":" in address:
         return None  # discovery browses IPv4 only
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as exc:  # out of descriptors: the browse goes on without
+        log.debug("no one-shot mDNS queries from %s: %s", address, exc)
+        return None
     try:
         sock.bind((address, 0))
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))

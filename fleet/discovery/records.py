@@ -14,15 +14,18 @@ Nothing reaches the screen, an inventory or known_hosts that was not checked her
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.names import host_problem, is_ip_address, shown
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,26 @@ def _record_problem(record: ServiceRecord) -> str | None:
     return _txt_problem(record.properties)
 
 
+def on_link_only(record: ServiceRecord, networks: Sequence[IPNetwork]) -> ServiceRecord:
+    """The record with only the addresses on the networks discovery listened on (and
+    IPv6 link-local ones): anyone on the LAN can answer for any name, but not send the
+    controller off the LAN, where it would take its SSH and become passwords."""
+    kept = tuple(a for a in record.addresses if _on_link(a, networks))
+    if len(kept) != len(record.addresses):
+        log.debug("mDNS service %s: dropped addresses off this link", shown(record.name))
+    return replace(record, addresses=kept)
+
+
+def _on_link(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.is_link_local:
+        return True
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
 def checked(record: ServiceRecord) -> ServiceRecord | None:
     """The record with every field checked and bounded, or None (with a debug log line)
     when it is not what a responder sends. Addresses that are no IP address are dropped."""
@@ -156,7 +179,8 @@ def _host_key(name: str) -> str | None:
     comma, a newline, a range, an escape sequence...): such a record is never listed."""
     name = name.rstrip(".").lower()
     name = name if name.endswith(".local") else f"{name}.local"
-    problem = host_problem(name)
+    # A discovered name is a DNS name: with `.local` added, `::1%x` would pass as an address.
+    problem = "not a DNS name" if any(c in name for c in ":%") else host_problem(name)
     if problem is not None:
         log.debug("skipping a record naming host %s: %s", shown(name), problem)
         return None

@@ -3,6 +3,7 @@ browse over loopback with short timings that must leave no thread behind."""
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from ruamel.yaml import YAML
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
 from fleet.discovery.browse import Browser
-from fleet.discovery.records import ServiceRecord, filter_type, merge
+from fleet.discovery.records import ServiceRecord, filter_type, merge, on_link_only
 from fleet.inventory import load
 from fleet.inventory.save import merge_hosts
 
@@ -43,6 +44,21 @@ def test_records_become_one_row_per_robot(case):
         record = robot.as_record()
         for key, value in expected.items():
             assert record[key] == value, (robot.hostname, key)
+
+
+def test_only_addresses_on_the_browsed_networks_are_kept():
+    # Anyone on the LAN can answer for robot01; it cannot send fleet off the LAN.
+    record = ServiceRecord(
+        "_ssh._tcp.local.",
+        "r._ssh._tcp.local.",
+        "robot01.local.",
+        ("192.168.1.20", "1.2.3.4", "192.168.2.9", "fe80::1%eth0", "2001:db8::5"),
+        22,
+    )
+    lan = [ipaddress.ip_network("192.168.1.0/24"), ipaddress.ip_network("2001:db8::/64")]
+    kept = on_link_only(record, lan).addresses
+    assert kept == ("192.168.1.20", "fe80::1%eth0", "2001:db8::5")
+    assert merge([on_link_only(record, lan[:1])])[0].addresses == ["192.168.1.20", "fe80::1%eth0"]
 
 
 def test_type_filter():
