@@ -178,7 +178,7 @@ class Browser:
         try:
             self._browser = ServiceBrowser(self._zc, list(self.types), handlers=[self._changed])
             if self.one_shot:
-                self._one_shot = OneShotQueries(self._zc, self._networks, self.types).start()
+                self._one_shot = OneShotQueries(self._networks, self.types).start()
         except BaseException:
             self.close()  # __exit__ does not run when __enter__ raises
             raise
@@ -235,12 +235,17 @@ class Browser:
         if zc is None:
             return []
         found = []
-        networks = list(self._networks.values())
         for key in services_in_cache(zc.cache, self.types):
             record, _ = record_from_cache(zc, *key)
             if record is not None:
-                found.append(on_link_only(record, networks))
-        return found
+                found.append(record)
+        if self._one_shot is not None:
+            for heard in self._one_shot.records():
+                record = checked(heard)
+                if record is not None:
+                    found.append(record)
+        networks = list(self._networks.values())
+        return [on_link_only(record, networks) for record in found]
 
     def close(self) -> None:
         if self._one_shot is not None:

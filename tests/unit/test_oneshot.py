@@ -1,6 +1,6 @@
-"""One-shot mDNS queries over loopback against a real zeroconf responder: the replies
-land in the asker's cache with no browse running; a reply that is not to our query is
-ignored."""
+"""One-shot mDNS queries over loopback against a real zeroconf responder: each reply
+tells of its services whole, with no browse running; a reply that is not to our query,
+or from off the network asked on, is not taken."""
 
 from __future__ import annotations
 
@@ -11,47 +11,53 @@ import time
 from zeroconf import DNSIncoming, DNSOutgoing, IPVersion, ServiceInfo, Zeroconf
 from zeroconf.const import _FLAGS_QR_QUERY, _FLAGS_QR_RESPONSE
 
-from fleet.discovery.browse import services_in_cache
-from fleet.discovery.oneshot import OneShotQueries, is_our_reply, on_link, query_packets
+from fleet.discovery.oneshot import (
+    OneShotQueries,
+    is_our_reply,
+    on_link,
+    query_packets,
+    txt_properties,
+)
 
 SSH = "_ssh._tcp.local."
 
 
-def _pointers(zc: Zeroconf) -> list[tuple[str, str]]:
-    return services_in_cache(zc.cache, (SSH,))
-
-
-def test_a_one_shot_query_fills_the_cache_with_no_browse():
+def test_a_one_shot_query_hears_each_service_whole():
     publisher = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     info = ServiceInfo(
         SSH,
         f"oneshot.{SSH}",
         addresses=[socket.inet_aton("127.0.0.1")],
         port=2222,
+        properties={b"k": b"v", b"flag": None},
         server="oneshot.local.",
     )
-    asker = None
     try:
         publisher.register_service(info, ttl=120)
-        asker = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-        time.sleep(0.5)  # no query, no answer: the announcements went before it listened
-        assert _pointers(asker) == []
         loopback = {"127.0.0.1": ipaddress.ip_network("127.0.0.0/8")}
-        queries = OneShotQueries(asker, loopback, (SSH,), schedule=(0.0,)).start()
+        queries = OneShotQueries(loopback, (SSH,), schedule=(0.0,)).start()
         try:
             deadline = time.monotonic() + 5
-            while not _pointers(asker) and time.monotonic() < deadline:
+            while not queries.records() and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
             queries.close()
-        assert _pointers(asker) == [(SSH, f"oneshot.{SSH}")]
-        found = ServiceInfo(SSH, f"oneshot.{SSH}")
-        assert found.load_from_cache(asker)  # SRV, TXT and address came with the PTR
-        assert (found.server, found.port) == ("oneshot.local.", 2222)
+        (heard,) = queries.records()  # SRV, TXT and address came with the PTR
+        assert (heard.type, heard.name, heard.server) == (SSH, f"oneshot.{SSH}", "oneshot.local.")
+        assert (heard.addresses, heard.port) == (("127.0.0.1",), 2222)
+        assert heard.properties == {b"k": b"v", b"flag": None}
     finally:
         publisher.close()
-        if asker is not None:
-            asker.close()
+
+
+def test_txt_strings_as_zeroconf_shows_them():
+    assert txt_properties(b"\x03a=b\x04flag\x03a=c\x00\x05x=y=z") == {
+        b"a": b"b",
+        b"flag": None,
+        b"": None,
+        b"x": b"y=z",
+    }
+    assert txt_properties(b"\x09short") == {b"short": None}  # a length past the end
 
 
 def _reply(query_id: int, flags: int = _FLAGS_QR_RESPONSE) -> DNSIncoming:
@@ -82,28 +88,21 @@ def test_a_reply_from_off_the_network_it_was_asked_on_is_not_taken():
     assert not on_link("not an address", lab)
 
 
-def test_replies_from_off_the_network_never_reach_the_cache():
+def test_replies_from_off_the_network_are_not_taken():
     publisher = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     info = ServiceInfo(
         SSH, f"far.{SSH}", addresses=[socket.inet_aton("127.0.0.1")], port=22, server="far.local."
     )
-    asker = None
     try:
         publisher.register_service(info, ttl=120)
-        asker = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-        time.sleep(0.5)
-        elsewhere = {"127.0.0.1": ipaddress.ip_network("127.0.0.1/32")}  # the reply: 127.0.0.1
-        queries = OneShotQueries(asker, elsewhere, (SSH,), schedule=(0.0,)).start()
-        time.sleep(1.0)
-        queries.close()
-        taken = queries.replies
-        assert taken == 1  # the control: on its own network the reply is taken
-        other = {"127.0.0.1": ipaddress.ip_network("10.0.0.0/8")}
-        queries = OneShotQueries(asker, other, (SSH,), schedule=(0.0,)).start()
-        time.sleep(1.0)
-        queries.close()
-        assert queries.replies == 0
+        seen = []
+        for network in ("127.0.0.1/32", "10.0.0.0/8"):  # the reply comes from 127.0.0.1
+            queries = OneShotQueries(
+                {"127.0.0.1": ipaddress.ip_network(network)}, (SSH,), schedule=(0.0,)
+            ).start()
+            time.sleep(1.0)
+            queries.close()
+            seen.append((queries.replies, len(queries.records())))
+        assert seen == [(1, 1), (0, 0)]  # on its own network (the control), and off it
     finally:
         publisher.close()
-        if asker is not None:
-            asker.close()
