@@ -19,7 +19,7 @@ import concurrent.futures
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ifaddr
 from zeroconf import (
@@ -40,7 +40,6 @@ from fleet.discovery.records import (
     IPNetwork,
     ServiceRecord,
     checked,
-    on_link_only,
 )
 from fleet.errors import FleetError
 from fleet.names import shown
@@ -56,7 +55,7 @@ Key = tuple[str, str]  # (service type, instance name)
 
 
 def record_from_cache(
-    zc: Zeroconf, service_type: str, name: str
+    zc: Zeroconf, service_type: str, name: str, networks: Sequence[IPNetwork] | None = None
 ) -> tuple[ServiceRecord | None, bool]:
     """The checked record of one service from what the cache holds, and whether the cache
     held all of it (SRV, TXT and an address). None: the cache holds nothing usable, or
@@ -67,7 +66,7 @@ def record_from_cache(
     except (BadTypeInNameException, ValueError, UnicodeError) as exc:
         log.debug("skipping mDNS service %s: %s", shown(name), exc)
         return None, False
-    return record_from_info(service_type, name, info), complete
+    return record_from_info(service_type, name, info, networks), complete
 
 
 def services_in_cache(cache: DNSCache, types: tuple[str, ...]) -> list[Key]:
@@ -85,7 +84,9 @@ def services_in_cache(cache: DNSCache, types: tuple[str, ...]) -> list[Key]:
     return found[:MAX_SERVICES]
 
 
-def record_from_info(service_type: str, name: str, info: ServiceInfo) -> ServiceRecord | None:
+def record_from_info(
+    service_type: str, name: str, info: ServiceInfo, networks: Sequence[IPNetwork] | None = None
+) -> ServiceRecord | None:
     try:
         record = ServiceRecord(
             type=service_type,
@@ -98,7 +99,7 @@ def record_from_info(service_type: str, name: str, info: ServiceInfo) -> Service
     except (ValueError, UnicodeError) as exc:  # a TXT record zeroconf could not unpack
         log.debug("skipping mDNS service %s: %s", shown(name), exc)
         return None
-    return checked(record)
+    return checked(record, networks)
 
 
 def interface_addresses(choice: str | None) -> list[str]:
@@ -229,23 +230,20 @@ class Browser:
                 self._asked.pop(key, None)
 
     def records(self) -> list[ServiceRecord]:
-        """The checked record of every service in the cache that has not expired, read
-        now: as little as its name for one whose details have not come."""
+        """The checked record of every service in the cache that has not expired and of
+        every one a one-shot reply told of, read now (as little as its name for one whose
+        details have not come), with only the addresses on the networks browsed."""
         zc = self._zc
         if zc is None:
             return []
-        found = []
-        for key in services_in_cache(zc.cache, self.types):
-            record, _ = record_from_cache(zc, *key)
-            if record is not None:
-                found.append(record)
-        if self._one_shot is not None:
-            for heard in self._one_shot.records():
-                record = checked(heard)
-                if record is not None:
-                    found.append(record)
         networks = list(self._networks.values())
-        return [on_link_only(record, networks) for record in found]
+        found = [
+            record_from_cache(zc, *key, networks)[0]
+            for key in services_in_cache(zc.cache, self.types)
+        ]
+        if self._one_shot is not None:
+            found += [checked(heard, networks) for heard in self._one_shot.records()]
+        return [record for record in found if record is not None]
 
     def close(self) -> None:
         if self._one_shot is not None:

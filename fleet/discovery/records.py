@@ -145,7 +145,7 @@ def on_link_only(record: ServiceRecord, networks: Sequence[IPNetwork]) -> Servic
     """The record with only the addresses on the networks discovery listened on (and
     IPv6 link-local ones): anyone on the LAN can answer for any name, but not send the
     controller off the LAN, where it would take its SSH and become passwords."""
-    kept = tuple(a for a in record.addresses if _on_link(a, networks))
+    kept = tuple(a for a in record.addresses if isinstance(a, str) and _on_link(a, networks))
     if len(kept) != len(record.addresses):
         log.debug("mDNS service %s: dropped addresses off this link", shown(record.name))
     return replace(record, addresses=kept)
@@ -161,17 +161,26 @@ def _on_link(address: str, networks: Sequence[IPNetwork]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-def checked(record: ServiceRecord) -> ServiceRecord | None:
+def checked(
+    record: ServiceRecord, networks: Sequence[IPNetwork] | None = None
+) -> ServiceRecord | None:
     """The record with every field checked and bounded, or None (with a debug log line)
-    when it is not what a responder sends. Addresses that are no IP address are dropped."""
+    when it is not what a responder sends. Addresses that are no IP address are dropped,
+    and with `networks`, those off them, before the count is bounded: announced addresses
+    off the link cannot push a robot's own out of the first MAX_ADDRESSES."""
     problem = _record_problem(record)
     if problem is not None:
         log.debug("skipping mDNS service %s: %s", shown(record.name), problem)
         return None
     addresses = tuple(a for a in record.addresses if isinstance(a, str) and is_ip_address(a))
-    if len(addresses) != len(record.addresses) or len(addresses) > MAX_ADDRESSES:
-        log.debug("mDNS service %s: kept %d of its addresses", shown(record.name), len(addresses))
-    return replace(record, addresses=addresses[:MAX_ADDRESSES], properties=dict(record.properties))
+    if len(addresses) != len(record.addresses):
+        log.debug("mDNS service %s: dropped what is no address", shown(record.name))
+    record = replace(record, addresses=addresses, properties=dict(record.properties))
+    if networks is not None:
+        record = on_link_only(record, networks)
+    if len(record.addresses) > MAX_ADDRESSES:
+        log.debug("mDNS service %s: kept %d of its addresses", shown(record.name), MAX_ADDRESSES)
+    return replace(record, addresses=record.addresses[:MAX_ADDRESSES])
 
 
 def _host_key(name: str) -> str | None:

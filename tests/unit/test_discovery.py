@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
 from fleet.discovery.browse import Browser
-from fleet.discovery.records import ServiceRecord, filter_type, merge, on_link_only
+from fleet.discovery.records import ServiceRecord, checked, filter_type, merge, on_link_only
 from fleet.inventory import load
 from fleet.inventory.save import merge_hosts
 
@@ -59,6 +59,15 @@ def test_only_addresses_on_the_browsed_networks_are_kept():
     kept = on_link_only(record, lan).addresses
     assert kept == ("192.168.1.20", "fe80::1%eth0", "2001:db8::5")
     assert merge([on_link_only(record, lan[:1])])[0].addresses == ["192.168.1.20", "fe80::1%eth0"]
+
+
+def test_addresses_off_the_link_cannot_crowd_out_the_robots_own():
+    forged = tuple(f"203.0.113.{i}" for i in range(1, 40))
+    record = ServiceRecord(
+        "_ssh._tcp.local.", "r._ssh._tcp.local.", "robot01.local.", (*forged, "192.168.1.20"), 22
+    )
+    kept = checked(record, [ipaddress.ip_network("192.168.1.0/24")])
+    assert kept is not None and kept.addresses == ("192.168.1.20",)
 
 
 def test_type_filter():
