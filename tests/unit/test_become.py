@@ -344,7 +344,7 @@ class SudoUserConnection(LocalConnection):
 @pytest.fixture
 def real_sudo(tmp_path):
     if SUDO is None or os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs the real sudo (apt-get install sudo), unshare and root")
+        pytest.skip("needs root, unshare and the real sudo (scripts/setup.sh installs it)")
     etc = tmp_path / "etc"
     (etc / "sudoers.d").mkdir(parents=True)
     hashed = subprocess.run(
